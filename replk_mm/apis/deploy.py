@@ -1,0 +1,56 @@
+"""Re-parameterize a trained downstream checkpoint into the deploy form."""
+import copy
+
+import torch
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.runner import load_checkpoint
+
+from ..models import switch_to_deploy
+from .runner import load_config
+
+
+def _set_small_kernel_merged(node):
+    """Mark every RepLKNet backbone config as deploy form; returns how many were found."""
+    found = 0
+    if isinstance(node, dict):
+        if str(node.get('type', '')).split('.')[-1] == 'RepLKNet':
+            node['small_kernel_merged'] = True
+            node.pop('init_cfg', None)  # the deploy checkpoint carries the weights
+            found += 1
+        for value in node.values():
+            found += _set_small_kernel_merged(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found += _set_small_kernel_merged(value)
+    return found
+
+
+def build_model(cfg):
+    scope = cfg.default_scope
+    init_default_scope(scope)
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.build(cfg.model)
+
+
+def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None):
+    """Load `checkpoint` into the model of `config`, merge the kernels and save to `out`.
+
+    Also writes the matching deploy config (backbones built with ``small_kernel_merged=True``)
+    to `deploy_config` when given. Returns the number of merged branches.
+    """
+    cfg = load_config(config)
+    model = build_model(cfg)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='current')
+    model.eval()
+    merged = switch_to_deploy(model)
+    torch.save({'state_dict': model.state_dict(), 'meta': {'replk_mm_deploy': True}}, out)
+    print_log(f'merged {merged} large-kernel branches; saved {out}', logger='current')
+    if deploy_config:
+        deploy_cfg = copy.deepcopy(cfg)
+        if not _set_small_kernel_merged(deploy_cfg.model):
+            raise ValueError(f'{config} has no RepLKNet backbone')
+        deploy_cfg.dump(deploy_config)
+        print_log(f'deploy config written to {deploy_config}', logger='current')
+    return merged

@@ -1,0 +1,153 @@
+"""Config -> mmengine Runner for training and testing, for mmseg and mmdet configs alike.
+
+`tools/train.py` and `tools/test.py` are thin wrappers over these functions, so tests can call
+them directly. The config's ``default_scope`` decides which downstream package is used.
+"""
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import replk_mm  # noqa: F401  (registers RepLKNet and the checkpoint loader fix)
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def load_config(config, cfg_options=None):
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file {config} does not exist')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('default_scope') not in ('mmseg', 'mmdet', 'mmpretrain'):
+        raise ValueError(f"{config}: default_scope must be 'mmseg', 'mmdet' or 'mmpretrain', "
+                         f"got {cfg.get('default_scope')!r}")
+    return cfg
+
+
+def _replace_sync_bn(node):
+    """SyncBN -> BN everywhere in a config (SyncBN needs CUDA)."""
+    replaced = 0
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+            replaced += 1
+        for value in node.values():
+            replaced += _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replaced += _replace_sync_bn(value)
+    return replaced
+
+
+def adapt_to_device(cfg, launcher):
+    """Let GPU configs run unchanged on a CPU-only machine (gloo, BN, DDP without devices)."""
+    if torch.cuda.is_available():
+        return cfg
+    if _replace_sync_bn(cfg.model):
+        print_log('replk_mm: no CUDA device: SyncBN layers are built as BN', logger='current')
+    if launcher != 'none':
+        cfg.setdefault('env_cfg', ConfigDict())
+        cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+        cfg.env_cfg.dist_cfg.backend = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
+        wrapper.device_ids = None  # a CPU module takes no device ids
+        cfg.model_wrapper_cfg = wrapper
+        # mmengine's launcher calls torch.cuda.set_device(); initialise gloo ourselves instead.
+        if launcher == 'pytorch' and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(backend='gloo')
+    return cfg
+
+
+def _set_work_dir(cfg, config, work_dir):
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def _enable_amp(cfg):
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        print_log('AMP is already enabled in the config', logger='current', level=30)
+        return
+    if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
+        raise ValueError(f'--amp works with OptimWrapper, the config uses {wrapper.type}')
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def build_runner(cfg):
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=None,
+                 launcher='none'):
+    """Runner for training. `resume`: False, True (latest checkpoint in work_dir) or a path."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config, work_dir)
+    if amp:
+        _enable_amp(cfg)
+    if resume is True or resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'checkpoint to resume from {resume} does not exist')
+        cfg.resume, cfg.load_from = True, resume
+    adapt_to_device(cfg, launcher)
+    return build_runner(cfg)
+
+
+def _enable_visualization(cfg, show_dir):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError("--show-dir needs a 'visualization' entry in default_hooks")
+    hook.draw = True
+    if cfg.default_scope == 'mmdet':
+        hook.test_out_dir = show_dir
+    else:
+        cfg.visualizer.save_dir = show_dir
+        hook.setdefault('interval', 1)
+
+
+def _enable_tta(cfg):
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise ValueError('--tta needs tta_model and tta_pipeline in the config')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
+def test_runner(config, checkpoint, work_dir=None, tta=False, show_dir=None, out=None,
+                cfg_options=None, launcher='none'):
+    """Runner whose `.test()` evaluates `checkpoint` on the config's test set."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
+    if not (checkpoint.startswith(('http://', 'https://')) or osp.isfile(checkpoint)):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config, work_dir)
+    cfg.load_from = checkpoint
+    if show_dir:
+        _enable_visualization(cfg, show_dir)
+    if tta:
+        _enable_tta(cfg)
+    adapt_to_device(cfg, launcher)
+    runner = build_runner(cfg)
+    if out:
+        _dump_results(runner, cfg, out)
+    return runner
+
+
+def _dump_results(runner, cfg, out):
+    from mmengine.evaluator import DumpResults
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))

@@ -1,0 +1,52 @@
+import logging
+import os
+import sys
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # tools/ is importable as a package-less folder of scripts
+
+# Same large kernels as RepLKNet-31B, narrow and shallow so CPU tests stay fast.
+TINY_ARCH = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
+                 channels=[8, 16, 32, 64], small_kernel=5)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def randomize_bn(model, generator_seed=0):
+    """Give every BN non-trivial statistics and affine params (so fusion is really tested)."""
+    g = torch.Generator().manual_seed(generator_seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+    return model
+
+
+class _ListHandler(logging.Handler):
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def mmengine_log():
+    """Messages logged through mmengine's current logger during the test, as one string."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    handler = _ListHandler()
+    logger.addHandler(handler)
+    yield lambda: '\n'.join(handler.lines)
+    logger.removeHandler(handler)

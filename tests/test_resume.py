@@ -1,0 +1,57 @@
+"""After `import replk_mm`, an mmengine run stopped mid-way resumes where it stopped."""
+import torch
+from conftest import TINY_ARCH
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from replk_mm import RepLKNet
+
+
+class TinyClassifier(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = RepLKNet(TINY_ARCH, out_indices=(3, ))
+        self.head = torch.nn.Linear(64, 2)
+
+    def forward(self, inputs, labels, mode='loss'):
+        logits = self.head(self.backbone(torch.stack(inputs))[0].mean((2, 3)))
+        if mode == 'loss':
+            return dict(loss=torch.nn.functional.cross_entropy(logits, torch.stack(labels)))
+        return logits
+
+
+def _dataset():
+    g = torch.Generator().manual_seed(0)
+    return [dict(inputs=torch.randn(3, 32, 32, generator=g), labels=torch.tensor(i % 2))
+            for i in range(8)]
+
+
+def _runner(work_dir, max_iters, resume=False):
+    return Runner(
+        model=TinyClassifier(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=_dataset(), batch_size=2, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+                              collate_fn=dict(type='pseudo_collate')),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        resume=resume, randomness=dict(seed=0), experiment_name=f'run{max_iters}{resume}')
+
+
+def test_resume_continues_from_saved_iteration(tmp_path):
+    first = _runner(tmp_path, max_iters=2)
+    first.train()
+    saved_state = first.optim_wrapper.state_dict()['state']
+
+    resumed = _runner(tmp_path, max_iters=4, resume=True)
+    resumed.load_or_resume()
+    assert resumed.iter == 2
+    loaded = resumed.optim_wrapper.state_dict()['state']
+    assert loaded.keys() == saved_state.keys()
+    for key in saved_state:
+        torch.testing.assert_close(loaded[key]['exp_avg'], saved_state[key]['exp_avg'])
+    resumed.train()
+    assert resumed.iter == 4
+    assert (tmp_path / 'iter_4.pth').exists()

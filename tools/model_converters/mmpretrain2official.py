@@ -1,0 +1,26 @@
+"""Convert an mmpretrain RepLKNet classifier checkpoint to the official RepLKNet layout."""
+import argparse
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('src', help='mmpretrain checkpoint')
+    parser.add_argument('dst', help='output: official-layout state dict')
+    args = parser.parse_args(argv)
+    import torch
+
+    import replk_mm  # noqa: F401  (checkpoint loader fix)
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from replk_mm.models.checkpoint import (convert_mmpretrain_to_official,
+                                            is_mmpretrain_classifier, unwrap_state_dict)
+    state = unwrap_state_dict(CheckpointLoader.load_checkpoint(args.src, map_location='cpu'))
+    if not is_mmpretrain_classifier(state):
+        raise SystemExit(f'{args.src} is not an mmpretrain RepLKNet classifier checkpoint '
+                         "(no 'head.fc.weight' and 'backbone.stem.*' keys)")
+    converted = convert_mmpretrain_to_official(state)
+    torch.save(converted, args.dst)
+    print(f'wrote {len(converted)} tensors to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

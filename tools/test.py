@@ -1,0 +1,37 @@
+"""Evaluate a checkpoint with a replk_mm config (mmseg or mmdet)."""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the evaluation log goes')
+    parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
+    parser.add_argument('--show-dir', help='write predictions drawn on the images here')
+    parser.add_argument('--tta', action='store_true',
+                        help='multi-scale + flip test-time augmentation')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from replk_mm.apis import test_runner
+    runner = test_runner(args.config, args.checkpoint, work_dir=args.work_dir, tta=args.tta,
+                         show_dir=args.show_dir, out=args.out, cfg_options=args.cfg_options,
+                         launcher=args.launcher)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,35 @@
+"""Train a replk_mm config (mmseg or mmdet, chosen by the config's default_scope)."""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None,
+                        help='resume from CHECKPOINT, or from the latest one in work-dir')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from replk_mm.apis import train_runner
+    runner = train_runner(args.config, work_dir=args.work_dir, resume=args.resume or False,
+                          amp=args.amp, cfg_options=args.cfg_options, launcher=args.launcher)
+    runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    main()
