@@ -12,6 +12,9 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CHECKPOINT, or from the latest one in work-dir')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="scale the lr linearly from the config's auto_scale_lr."
+                             'base_batch_size to the actual global batch')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -26,7 +29,8 @@ def main(argv=None):
     args = parse_args(argv)
     from replk_mm.apis import train_runner
     runner = train_runner(args.config, work_dir=args.work_dir, resume=args.resume or False,
-                          amp=args.amp, cfg_options=args.cfg_options, launcher=args.launcher)
+                          amp=args.amp, cfg_options=args.cfg_options, launcher=args.launcher,
+                          auto_scale_lr=args.auto_scale_lr)
     runner.train()
     return runner
 

@@ -42,10 +42,13 @@ def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None):
     """
     cfg = load_config(config)
     model = build_model(cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='current')
+    loaded = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                             logger='current')
     model.eval()
     merged = switch_to_deploy(model)
-    torch.save({'state_dict': model.state_dict(), 'meta': {'replk_mm_deploy': True}}, out)
+    # keep the original meta (dataset_meta gives inferencers their class names)
+    meta = dict(loaded.get('meta', {}), replk_mm_deploy=True)
+    torch.save({'state_dict': model.state_dict(), 'meta': meta}, out)
     print_log(f'merged {merged} large-kernel branches; saved {out}', logger='current')
     if deploy_config:
         deploy_cfg = copy.deepcopy(cfg)

@@ -81,12 +81,21 @@ def _enable_amp(cfg):
     wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def _enable_auto_scale_lr(cfg, config):
+    scale = cfg.get('auto_scale_lr')
+    if not scale or 'base_batch_size' not in scale:
+        raise ValueError(f'{config}: --auto-scale-lr needs '
+                         '`auto_scale_lr = dict(base_batch_size=...)` in the config (the global '
+                         'batch size its lr was set for)')
+    scale.enable = True
+
+
 def build_runner(cfg):
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 
 def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=None,
-                 launcher='none'):
+                 launcher='none', auto_scale_lr=False):
     """Runner for training. `resume`: False, True (latest checkpoint in work_dir) or a path."""
     if launcher not in LAUNCHERS:
         raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
@@ -95,6 +104,8 @@ def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=Non
     _set_work_dir(cfg, config, work_dir)
     if amp:
         _enable_amp(cfg)
+    if auto_scale_lr:  # lr x (GPUs x images per GPU) / auto_scale_lr.base_batch_size
+        _enable_auto_scale_lr(cfg, config)
     if resume is True or resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume:

@@ -1,0 +1,145 @@
+"""Every detection config loads, builds, matches the paper's parameter count and recipe."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+
+pytest.importorskip('mmdet')
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+import replk_mm  # noqa: E402,F401
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(REPO, 'configs')
+FULL_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, 'cascade_mask_rcnn_*.py')) +
+                      glob.glob(osp.join(CONFIG_DIR, 'fcos_*.py')))
+DEMO_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, 'demo', 'cascade_mask_rcnn_*.py')) +
+                      glob.glob(osp.join(CONFIG_DIR, 'demo', 'fcos_*.py')))
+# The issue's table: backbone arch, drop path, paper AP box / mask, paper params (M).
+EXPECTED = {
+    'cascade_mask_rcnn_31b_3x_coco': ('31B', 0.6, 52.2, 45.2, 137),
+    'cascade_mask_rcnn_31b_in22k_3x_coco': ('31B', 0.4, 53.0, 46.0, 137),
+    'cascade_mask_rcnn_31l_in22k_3x_coco': ('31L', 0.7, 53.9, 46.5, 229),
+    'cascade_mask_rcnn_xl_megdata73m_3x_coco': ('XL', 0.5, 55.5, 48.0, 392),
+    'fcos_31b_2x_coco': ('31B', 0.5, 47.0, None, 87),
+}
+
+
+def name_of(path):
+    return osp.splitext(osp.basename(path))[0]
+
+
+def build_model(cfg):
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    return MODELS.build(cfg.model)
+
+
+def test_the_five_configs_of_the_issue_exist():
+    assert sorted(map(name_of, FULL_CONFIGS)) == sorted(EXPECTED)
+    assert len(DEMO_CONFIGS) == 2
+
+
+@pytest.mark.parametrize('path', FULL_CONFIGS, ids=name_of)
+def test_config_builds_with_the_paper_params(path):
+    arch, drop_path, box_ap, mask_ap, params_m = EXPECTED[name_of(path)]
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmdet'
+    assert 'replk_mm' in cfg.custom_imports.imports
+    assert cfg.paper_results == dict(box_ap=box_ap, mask_ap=mask_ap, params_m=params_m)
+    assert cfg.model.backbone.type == 'RepLKNet' and cfg.model.backbone.arch == arch
+    assert cfg.model.backbone.drop_path_rate == drop_path
+    assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+    assert osp.basename(cfg.released_checkpoint).startswith(f'RepLKNet-{arch}_')
+    model = build_model(cfg)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(params - params_m) / params_m < 0.03, f'{params:.2f}M vs paper {params_m}M'
+
+
+@pytest.mark.parametrize('path', [p for p in FULL_CONFIGS if 'cascade' in p], ids=name_of)
+def test_cascade_recipe(path):
+    cfg = Config.fromfile(path)
+    model = cfg.model
+    assert model.neck.in_channels == list(replk_mm.RepLKNet.parse_arch(
+        model.backbone.arch)['channels'])
+    assert model.backbone.norm_cfg.type == 'SyncBN'
+    heads = model.roi_head.bbox_head
+    assert len(heads) == 3
+    for head in heads:
+        assert head.type == 'ConvFCBBoxHead'
+        assert (head.num_shared_convs, head.num_shared_fcs) == (4, 1)  # 4conv1fc
+        assert head.norm_cfg.type == 'SyncBN'
+        assert head.loss_bbox.type == 'GIoULoss' and head.reg_decoded_bbox
+    assert [h.bbox_coder.target_stds[0] for h in heads] == [0.1, 0.05, 0.033]
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 4e-4, 0.05)
+    assert 'momentum' not in optimizer
+    assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0
+    assert cfg.train_cfg.max_epochs == 36
+    assert cfg.param_scheduler[-1].milestones == [27, 33]
+    xl = model.backbone.arch == 'XL'
+    assert cfg.train_dataloader.batch_size == (4 if xl else 1)
+    assert cfg.auto_scale_lr.base_batch_size == 32
+    assert bool(model.backbone.get('norm_intermediate_features')) == xl
+    assert model.data_preprocessor.mean == ([127.5] * 3 if xl else [123.675, 116.28, 103.53])
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    choice = [t for t in pipeline if t.type == 'RandomChoice'][0]
+    assert [t.type for t in choice.transforms[1]] == \
+        ['RandomChoiceResize', 'RandomCrop', 'RandomChoiceResize']
+    assert cfg.val_evaluator.metric == ['bbox', 'segm']
+
+
+def test_fcos_recipe():
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'fcos_31b_2x_coco.py'))
+    assert cfg.model.neck.start_level == 1 and cfg.model.neck.add_extra_convs == 'on_output'
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4
+    assert cfg.optim_wrapper.clip_grad.max_norm == 35
+    assert cfg.train_cfg.max_epochs == 24 and cfg.param_scheduler[-1].milestones == [16, 22]
+    assert cfg.train_dataloader.batch_size == 2 and cfg.auto_scale_lr.base_batch_size == 16
+
+
+@pytest.mark.parametrize('path', DEMO_CONFIGS, ids=name_of)
+def test_demo_configs_build(path):
+    cfg = Config.fromfile(path)
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) < 6e6  # CPU-sized
+    kernels = cfg.model.backbone.arch.large_kernel_sizes
+    assert kernels == [31, 29, 27, 13]  # the real large kernels, only narrower
+
+
+def test_metafile_matches_the_configs():
+    import yaml
+    with open(osp.join(CONFIG_DIR, 'metafile_det.yml')) as f:
+        meta = yaml.safe_load(f)
+    models = {m['Name']: m for m in meta['Models']}
+    assert sorted(models) == sorted(EXPECTED)
+    for name, (arch, _, box_ap, mask_ap, params_m) in EXPECTED.items():
+        entry = models[name]
+        cfg = Config.fromfile(osp.join(REPO, entry['Config']))
+        metrics = {r['Task']: r['Metrics'] for r in entry['Results']}
+        assert metrics['Object Detection']['box AP'] == box_ap
+        if mask_ap is not None:
+            assert metrics['Instance Segmentation']['mask AP'] == mask_ap
+        assert entry['Metadata']['Parameters (M)'] == params_m
+        assert osp.basename(cfg.released_checkpoint) == entry['Weights']['File']
+
+
+def test_full_config_runs_a_forward_pass_on_cpu():
+    """The 31B detector (SyncBN turned into BN on CPU) predicts on a small image."""
+    from mmdet.structures import DetDataSample
+
+    from replk_mm.apis import adapt_to_device
+    cfg = Config.fromfile(FULL_CONFIGS[0])
+    adapt_to_device(cfg, 'none')
+    model = build_model(cfg).eval()
+    sample = DetDataSample(metainfo=dict(img_shape=(128, 160), ori_shape=(128, 160),
+                                         scale_factor=(1., 1.), pad_shape=(128, 160)))
+    with torch.no_grad():
+        data = model.data_preprocessor(
+            dict(inputs=[torch.randint(0, 255, (3, 128, 160), dtype=torch.uint8)],
+                 data_samples=[sample]), False)
+        result = model(**data, mode='predict')[0]
+    assert 'masks' in result.pred_instances and 'bboxes' in result.pred_instances

@@ -1,0 +1,242 @@
+"""The synthetic COCO-layout generator and the validating CheckedCocoDataset."""
+import copy
+import io
+import logging
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+pytest.importorskip('mmdet')
+pytest.importorskip('pycocotools')
+
+from mmengine.logging import MMLogger  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from pycocotools.coco import COCO  # noqa: E402
+
+import replk_mm.datasets.coco_checked  # noqa: E402,F401  (registers CheckedCocoDataset)
+from replk_mm.demo.synthetic_coco import CLASSES, is_demo_coco, make_demo_coco  # noqa: E402
+
+MASK_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs'),
+]
+
+
+@pytest.fixture(scope='module')
+def coco_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('demo_coco'))
+    make_demo_coco(root, num_train=12, num_val=6, image_size=(96, 128), min_size=16,
+                   max_size=40, seed=3)
+    return root
+
+
+def build_dataset(root, split='train2017', ann_file=None, pipeline=MASK_PIPELINE,
+                  dataset_type='CheckedCocoDataset', **kwargs):
+    from mmdet.registry import DATASETS
+    init_default_scope('mmdet')
+    return DATASETS.build(dict(
+        type=dataset_type, data_root=root,
+        ann_file=ann_file or f'annotations/instances_{split}.json',
+        data_prefix=dict(img=f'{split}/'), metainfo=dict(classes=CLASSES),
+        pipeline=pipeline, **kwargs))
+
+
+def instance_counts(dataset):
+    return [len(dataset.get_data_info(i)['instances']) for i in range(len(dataset))]
+
+
+def write_variant(root, tmp_path, edit):
+    """A copy of the train annotation file with `edit(coco_dict)` applied."""
+    with open(osp.join(root, 'annotations', 'instances_train2017.json')) as f:
+        coco = json.load(f)
+    edit(coco)
+    path = tmp_path / 'instances_bad.json'
+    path.write_text(json.dumps(coco))
+    return str(path)
+
+
+def test_generator_writes_the_coco_layout(coco_root):
+    for split, n in (('train2017', 12), ('val2017', 6)):
+        ann_file = osp.join(coco_root, 'annotations', f'instances_{split}.json')
+        coco = COCO(ann_file)
+        assert len(coco.getImgIds()) == n
+        assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            image = coco.loadImgs(ann['image_id'])[0]
+            assert osp.isfile(osp.join(coco_root, split, image['file_name']))
+            x, y, w, h = ann['bbox']
+            assert 0 <= x and 0 <= y and x + w <= image['width'] and y + h <= image['height']
+            polygon = np.array(ann['segmentation'][0]).reshape(-1, 2)
+            assert np.allclose(polygon.min(0), [x, y], atol=0.01)
+            # The rasterized polygon covers about the annotated area.
+            assert abs(coco.annToMask(ann).sum() - ann['area']) < 0.15 * ann['area'] + 8
+    assert is_demo_coco(coco_root, num_train=12, num_val=6, image_size=(96, 128), min_size=16,
+                        max_size=40, seed=3)
+    assert not is_demo_coco(coco_root, num_train=12, num_val=6, seed=4)
+
+
+def test_generator_is_deterministic_and_checks_arguments(tmp_path):
+    a = make_demo_coco(str(tmp_path / 'a'), num_train=3, num_val=2, seed=1)
+    b = make_demo_coco(str(tmp_path / 'b'), num_train=3, num_val=2, seed=1)
+    for split in ('train2017', 'val2017'):
+        with open(a[split]['ann_file']) as fa, open(b[split]['ann_file']) as fb:
+            assert json.load(fa)['annotations'] == json.load(fb)['annotations']
+    with pytest.raises(ValueError, match='min_size'):
+        make_demo_coco(str(tmp_path / 'c'), image_size=(64, 64), max_size=80)
+    with pytest.raises(ValueError, match='train2017 images'):
+        make_demo_coco(str(tmp_path / 'c'), num_train=0)
+    with pytest.raises(ValueError, match='classes'):
+        make_demo_coco(str(tmp_path / 'c'), classes=('hexagon', ))
+
+
+def test_mmdet_reads_it_and_cocometric_scores_ground_truth_as_perfect(coco_root):
+    """mmdet's own CocoDataset and CocoMetric: GT fed back as predictions gives AP 1."""
+    import torch
+    from mmdet.evaluation import CocoMetric
+    from mmdet.structures.mask import BitmapMasks
+
+    dataset = build_dataset(coco_root, 'val2017', dataset_type='CocoDataset', test_mode=True)
+    metric = CocoMetric(ann_file=osp.join(coco_root, 'annotations', 'instances_val2017.json'),
+                        metric=['bbox', 'segm'])
+    metric.dataset_meta = dataset.metainfo
+    total = 0
+    for i in range(len(dataset)):
+        sample = dataset[i]['data_samples']
+        gt = sample.gt_instances
+        total += len(gt)
+        assert isinstance(gt.masks, BitmapMasks) and gt.masks.areas.min() > 0
+        pred = dict(bboxes=gt.bboxes.tensor, labels=gt.labels,
+                    scores=torch.ones(len(gt)), masks=torch.from_numpy(gt.masks.masks).bool())
+        metric.process({}, [dict(pred_instances=pred, img_id=sample.img_id,
+                                 ori_shape=sample.ori_shape)])
+    assert total == len(COCO(osp.join(coco_root, 'annotations',
+                                      'instances_val2017.json')).getAnnIds())
+    results = metric.compute_metrics(metric.results)
+    assert results['bbox_mAP'] == pytest.approx(1.0, abs=1e-3)
+    assert results['segm_mAP'] > 0.9  # polygon -> RLE rasterization is not pixel-identical
+
+
+def test_checked_dataset_accepts_valid_files_like_cocodataset(coco_root):
+    checked = build_dataset(coco_root)
+    plain = build_dataset(coco_root, dataset_type='CocoDataset')
+    assert checked.needs_masks
+    assert instance_counts(checked) == instance_counts(plain)
+    assert sum(instance_counts(checked)) == len(COCO(checked.ann_file).getAnnIds())
+
+
+def _first_ann(coco):
+    return coco['annotations'][0]
+
+
+def _bad_box_outside(coco):
+    ann = _first_ann(coco)
+    ann['bbox'] = [500.0, 400.0, 20.0, 20.0]
+
+
+def _bad_empty_polygon(coco):
+    _first_ann(coco)['segmentation'] = []
+
+
+def _bad_tiny_box(coco):
+    _first_ann(coco)['bbox'][2] = 0.5
+
+
+@pytest.mark.parametrize('edit, message', [
+    (_bad_box_outside, r'lies outside the 128x96 image'),
+    (_bad_empty_polygon, r'has no usable mask'),
+    (_bad_tiny_box, r'under 1 pixel'),
+])
+def test_degenerate_annotation_is_a_clear_error(coco_root, tmp_path, edit, message):
+    ann_file = write_variant(coco_root, tmp_path, edit)
+    with open(ann_file) as f:
+        ann = json.load(f)['annotations'][0]
+    with pytest.raises(ValueError, match=message) as info:
+        build_dataset(coco_root, ann_file=ann_file)
+    text = str(info.value)
+    assert f"annotation id {ann['id']}" in text and f"image id {ann['image_id']}" in text
+    assert ann_file in text and "invalid_annotations='skip'" in text
+
+
+def test_degenerate_annotations_are_skipped_with_a_warning(coco_root, tmp_path):
+    def edit(coco):
+        _bad_box_outside(coco)
+        coco['annotations'][1]['segmentation'] = [[]]
+    ann_file = write_variant(coco_root, tmp_path, edit)
+    plain = build_dataset(coco_root)
+    logger = MMLogger.get_current_instance()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        dataset = build_dataset(coco_root, ann_file=ann_file, invalid_annotations='skip')
+    finally:
+        logger.removeHandler(handler)
+    log = stream.getvalue()
+    assert sum(instance_counts(dataset)) == sum(instance_counts(plain)) - 2
+    assert '2 invalid annotation(s)' in log and 'lies outside' in log and 'skipped' in log
+    # Every remaining sample loads (masks included).
+    for i in range(len(dataset)):
+        sample = dataset[i]['data_samples']
+        assert len(sample.gt_instances.masks) == len(sample.gt_instances)
+
+
+def test_box_only_pipeline_does_not_need_masks(coco_root, tmp_path):
+    ann_file = write_variant(coco_root, tmp_path, _bad_empty_polygon)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                dict(type='PackDetInputs')]
+    dataset = build_dataset(coco_root, ann_file=ann_file, pipeline=pipeline)
+    assert not dataset.needs_masks
+    assert sum(instance_counts(dataset)) == sum(instance_counts(build_dataset(coco_root)))
+
+
+def test_plain_cocodataset_crashes_late_on_an_empty_polygon(coco_root, tmp_path):
+    """Why CheckedCocoDataset exists: mmdet 3.3 fails inside LoadAnnotations, naming nothing."""
+    ann_file = write_variant(coco_root, tmp_path, _bad_empty_polygon)
+    dataset = build_dataset(coco_root, ann_file=ann_file, dataset_type='CocoDataset')
+    with open(ann_file) as f:
+        image_id = json.load(f)['annotations'][0]['image_id']
+    index = [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))].index(image_id)
+    with pytest.raises(KeyError, match='mask'):
+        dataset.prepare_data(index)
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda c: _first_ann(c).pop('area'), r"'area' must be a finite number"),
+    (lambda c: _first_ann(c).update(category_id=99), r'category_id 99 is not declared'),
+    (lambda c: _first_ann(c).update(bbox=[1, 2, 3]), r"'bbox' must be 4 finite numbers"),
+    (lambda c: _first_ann(c).update(bbox=[1, 2, float('nan'), 3]),
+     r"'bbox' must be 4 finite numbers"),
+    (lambda c: _first_ann(c).update(segmentation=[['a', 'b']]), r'flat list of numbers'),
+    (lambda c: _first_ann(c).update(segmentation=dict(counts='x', size=[1, 1])),
+     r'RLE size \[1, 1\]'),
+    (lambda c: c['images'][0].pop('height'), r"image entry has no 'height'"),
+    (lambda c: _first_ann(c).pop('id'), r'not a valid COCO annotation file'),
+])
+def test_malformed_annotation_always_raises(coco_root, tmp_path, edit, message):
+    ann_file = write_variant(coco_root, tmp_path, edit)
+    with pytest.raises(ValueError, match=message):
+        build_dataset(coco_root, ann_file=ann_file, invalid_annotations='skip')
+
+
+def test_invalid_mode_is_rejected(coco_root):
+    with pytest.raises(ValueError, match='invalid_annotations must be one of'):
+        build_dataset(coco_root, invalid_annotations='ignore')
+
+
+def test_full_config_train_pipeline_runs_on_generated_data(coco_root):
+    """The DETR-style multi-scale + crop pipeline of the COCO configs, masks included."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(__file__)), 'configs',
+                                   'cascade_mask_rcnn_31b_3x_coco.py'))
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    assert dataset_cfg.type == 'CheckedCocoDataset'
+    dataset = build_dataset(coco_root, pipeline=dataset_cfg.pipeline,
+                            invalid_annotations=dataset_cfg.invalid_annotations)
+    for i in range(4):
+        sample = dataset[i]['data_samples']
+        h, w = sample.img_shape
+        assert 384 <= min(h, w) <= 800
+        assert sample.gt_instances.masks.masks.shape[1:] == (h, w)
