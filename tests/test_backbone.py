@@ -144,3 +144,15 @@ def test_syncbn_from_config_builds():
     assert isinstance(model.stem[0].bn, torch.nn.SyncBatchNorm)
     assert isinstance(model.stages[0].blocks[0].large_kernel.lkb_origin.bn,
                       torch.nn.SyncBatchNorm)
+
+
+def test_dw_conv_backend_reaches_every_large_kernel_conv():
+    from replk_mm.ops import DepthwiseConv2d
+    model = RepLKNet(TINY_ARCH, dw_conv_backend='fft')
+    convs = [m for m in model.modules() if isinstance(m, DepthwiseConv2d)]
+    assert len(convs) == 2 * sum(TINY_ARCH['layers'])  # large + small per block
+    assert {c.backend for c in convs} == {'fft'}
+    model.eval().switch_to_deploy()
+    assert {m.backend for m in model.modules() if isinstance(m, DepthwiseConv2d)} == {'fft'}
+    with pytest.raises(ValueError, match='bogus'):
+        RepLKNet(TINY_ARCH, dw_conv_backend='bogus')

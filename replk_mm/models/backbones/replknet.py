@@ -32,9 +32,10 @@ def conv_bn(in_channels, out_channels, kernel_size, stride=1, groups=1, norm_cfg
     return layers
 
 
-def dw_conv_bn(channels, kernel_size, stride, norm_cfg):
+def dw_conv_bn(channels, kernel_size, stride, norm_cfg, backend=None):
     layers = nn.Sequential()
-    layers.add_module('conv', build_dw_conv(channels, kernel_size, stride=stride))
+    layers.add_module('conv', build_dw_conv(channels, kernel_size, stride=stride,
+                                            backend=backend))
     layers.add_module('bn', build_norm_layer(norm_cfg, channels)[1])
     return layers
 
@@ -50,16 +51,17 @@ class ReparamLargeKernelConv(nn.Module):
     """Large depth-wise conv-BN plus a parallel small one; merges into ``lkb_reparam``."""
 
     def __init__(self, channels, kernel_size, small_kernel=None, stride=1,
-                 small_kernel_merged=False, norm_cfg=None):
+                 small_kernel_merged=False, norm_cfg=None, backend=None):
         super().__init__()
         self.channels, self.kernel_size, self.stride = channels, kernel_size, stride
-        self.small_kernel = small_kernel
+        self.small_kernel, self.backend = small_kernel, backend
         if small_kernel_merged:
-            self.lkb_reparam = build_dw_conv(channels, kernel_size, stride=stride, bias=True)
+            self.lkb_reparam = build_dw_conv(channels, kernel_size, stride=stride, bias=True,
+                                             backend=backend)
         else:
-            self.lkb_origin = dw_conv_bn(channels, kernel_size, stride, norm_cfg)
+            self.lkb_origin = dw_conv_bn(channels, kernel_size, stride, norm_cfg, backend)
             if small_kernel:
-                self.small_conv = dw_conv_bn(channels, small_kernel, stride, norm_cfg)
+                self.small_conv = dw_conv_bn(channels, small_kernel, stride, norm_cfg, backend)
 
     @property
     def merged(self):
@@ -88,7 +90,8 @@ class ReparamLargeKernelConv(nn.Module):
         if self.merged:
             return
         kernel, bias = self.equivalent_kernel_bias()
-        reparam = build_dw_conv(self.channels, self.kernel_size, stride=self.stride, bias=True)
+        reparam = build_dw_conv(self.channels, self.kernel_size, stride=self.stride, bias=True,
+                                backend=self.backend)
         reparam.to(device=kernel.device, dtype=kernel.dtype)
         reparam.weight.data.copy_(kernel)
         reparam.bias.data.copy_(bias)
@@ -102,14 +105,14 @@ class RepLKBlock(nn.Module):
     """BN -> 1x1 conv-BN-ReLU -> large DW conv -> ReLU -> 1x1 conv-BN, plus identity."""
 
     def __init__(self, channels, dw_channels, kernel_size, small_kernel, drop_path=0.,
-                 small_kernel_merged=False, norm_cfg=None):
+                 small_kernel_merged=False, norm_cfg=None, dw_conv_backend=None):
         super().__init__()
         # Registration order = the official state-dict order.
         self.pw1 = conv_bn(channels, dw_channels, 1, norm_cfg=norm_cfg, relu=True)
         self.pw2 = conv_bn(dw_channels, channels, 1, norm_cfg=norm_cfg)
         self.large_kernel = ReparamLargeKernelConv(dw_channels, kernel_size, small_kernel,
                                                    small_kernel_merged=small_kernel_merged,
-                                                   norm_cfg=norm_cfg)
+                                                   norm_cfg=norm_cfg, backend=dw_conv_backend)
         self.lk_nonlinear = nn.ReLU()
         self.prelkb_bn = build_norm_layer(norm_cfg, channels)[1]
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -141,14 +144,14 @@ class RepLKNetStage(nn.Module):
 
     def __init__(self, channels, num_blocks, kernel_size, small_kernel, drop_paths,
                  dw_ratio=1., ffn_ratio=4., with_cp=False, small_kernel_merged=False,
-                 norm_intermediate_features=False, norm_cfg=None):
+                 norm_intermediate_features=False, norm_cfg=None, dw_conv_backend=None):
         super().__init__()
         self.with_cp = with_cp
         blocks = []
         for i in range(num_blocks):
             blocks.append(RepLKBlock(channels, int(channels * dw_ratio), kernel_size,
                                      small_kernel, drop_paths[i], small_kernel_merged,
-                                     norm_cfg))
+                                     norm_cfg, dw_conv_backend))
             blocks.append(ConvFFN(channels, int(channels * ffn_ratio), drop_paths[i], norm_cfg))
         self.blocks = nn.ModuleList(blocks)
         self.norm = (build_norm_layer(norm_cfg, channels)[1]
@@ -182,6 +185,9 @@ class RepLKNet(BaseModule):
         norm_eval (bool): Keep BN layers in eval mode (frozen statistics) while training.
         with_cp (bool): Gradient checkpointing per block (saves memory, costs time).
         norm_cfg (dict): Norm layer config, e.g. ``dict(type='SyncBN', requires_grad=True)``.
+        dw_conv_backend (str, optional): Force the depth-wise conv implementation
+            ('native', 'padded', 'fft', 'triton', 'auto'); None follows
+            ``replk_mm.ops.set_default_backend`` / ``REPLK_DW_CONV_BACKEND`` / auto.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``
             loads official, downstream (``prefix='backbone.'``) or mmpretrain checkpoints and
             reports missing/unexpected keys by name.
@@ -197,7 +203,8 @@ class RepLKNet(BaseModule):
 
     def __init__(self, arch='31B', in_channels=3, out_indices=(0, 1, 2, 3), drop_path_rate=0.,
                  small_kernel_merged=False, norm_intermediate_features=False, frozen_stages=-1,
-                 norm_eval=False, with_cp=False, norm_cfg=dict(type='BN'), init_cfg=None):
+                 norm_eval=False, with_cp=False, norm_cfg=dict(type='BN'), dw_conv_backend=None,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.arch = self.parse_arch(arch)
         channels = self.arch['channels']
@@ -231,7 +238,8 @@ class RepLKNet(BaseModule):
                 self.arch['small_kernel'], drop_paths[first:first + layers[i]],
                 dw_ratio=self.arch['dw_ratio'], ffn_ratio=self.arch['ffn_ratio'],
                 with_cp=with_cp, small_kernel_merged=small_kernel_merged,
-                norm_intermediate_features=norm_intermediate_features, norm_cfg=norm_cfg))
+                norm_intermediate_features=norm_intermediate_features, norm_cfg=norm_cfg,
+                dw_conv_backend=dw_conv_backend))
             if i < self.num_stages - 1:
                 self.transitions.append(nn.Sequential(
                     conv_bn(channels[i], channels[i + 1], 1, norm_cfg=norm_cfg, relu=True),
