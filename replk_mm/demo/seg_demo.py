@@ -115,6 +115,10 @@ def run(config=DEMO_CONFIG, work_dir='work_dirs/seg_demo', data_root=None, max_i
     total = 5
     config, work_dir = osp.abspath(config), osp.abspath(work_dir)
     cfg = load_config(config)
+    os.makedirs(work_dir, exist_ok=True)
+    # The depth-wise conv autotuner's choices, shared by the training process and the
+    # evaluations here: each validation image size is timed once, not once per process.
+    os.environ.setdefault('REPLK_DW_CONV_CACHE', osp.join(work_dir, 'dw_conv_autotune.json'))
     data_root = osp.abspath(data_root or cfg.train_dataloader.dataset.data_root)
     options = data_root_options(data_root)
 
