@@ -16,7 +16,7 @@ data_root = 'data/demo_ade20k'
 demo_classes = ('wall', 'box', 'tent', 'ball')
 crop_size = (128, 128)
 norm_cfg = dict(type='BN', requires_grad=True)  # one process: plain BN
-max_iters = 1000
+max_iters = 1200
 warmup_iters = 50
 
 model = dict(
@@ -77,8 +77,8 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# From scratch at batch 8: lr 2e-3 reached 90 mIoU after 1000 iterations, 1e-3 only 81 after
-# 1500 (measured on this data).
+# From scratch at batch 8 (measured on this data): lr 2e-3 gave 82 mIoU after a 1000-iteration
+# schedule and 91 after 1500; lr 1e-3 only 81 after 1500.
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),

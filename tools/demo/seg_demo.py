@@ -16,7 +16,8 @@ def parse_args(argv=None):
     from replk_mm.demo.seg_demo import DEMO_CONFIG
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--config', default=DEMO_CONFIG, help='demo config (default: %(default)s)')
+    parser.add_argument('--config', default=DEMO_CONFIG,
+                        help='demo config (default: %(default)s)')
     parser.add_argument('--work-dir', default='work_dirs/seg_demo',
                         help='logs, checkpoints and overlays (default: %(default)s)')
     parser.add_argument('--data-root', default=None,
@@ -45,8 +46,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from replk_mm.demo.seg_demo import run
-    return run(args.config, args.work_dir, data_root=args.data_root, max_iters=args.iters, num_overlays=args.overlays,
-               num_train=args.num_train, num_val=args.num_val, threads=args.threads)
+    return run(args.config, args.work_dir, data_root=args.data_root, max_iters=args.iters,
+               num_overlays=args.overlays, num_train=args.num_train, num_val=args.num_val,
+               threads=args.threads)
 
 
 if __name__ == '__main__':
