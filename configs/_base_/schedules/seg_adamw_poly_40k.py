@@ -27,6 +27,6 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=3,
                     save_best='mIoU'))
-# Off by default (the recipe's lr is kept, as the authors did on 8 GPUs); enable it with
-# `--cfg-options auto_scale_lr.enable=True` to scale the lr linearly with the global batch.
+# Off by default (the recipe's lr is kept, as the authors did on 8 GPUs); `tools/train.py
+# --auto-scale-lr` scales the lr linearly with the global batch.
 auto_scale_lr = dict(enable=False, base_batch_size=128)
