@@ -9,11 +9,10 @@ import copy
 import glob
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from .train_tool import REPO, run_train_tool
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo',
                        'cascade_mask_rcnn_replknet_tiny_demo_coco.py')
 AP_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
@@ -48,20 +47,7 @@ def train(config, work_dir, cfg_options, python=sys.executable, threads=None):
     last checkpoint. ``threads`` sets OMP_NUM_THREADS for it."""
     command = [python, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir]
     command += ['--cfg-options'] + [f'{k}={_option_text(v)}' for k, v in cfg_options.items()]
-    print('$ ' + ' '.join(command), flush=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
-    if threads:
-        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
-    result = subprocess.run(command, env=env)
-    if result.returncode:
-        raise RuntimeError(f'training failed (exit status {result.returncode}); see the log '
-                           f'above and {work_dir}')
-    last = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(last):
-        raise RuntimeError(f'training finished without writing {last}')
-    with open(last) as f:
-        return f.read().strip()
+    return run_train_tool(command, work_dir, threads)
 
 
 def _option_text(value):

@@ -7,11 +7,10 @@ evaluations use ``replk_mm.apis.test_runner``, the function behind ``tools/test.
 import glob
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from .train_tool import REPO, run_train_tool
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
 MIN_EXPECTED_MIOU = 70.0  # percent; what the demo schedule reaches (docs/segmentation.md)
 
@@ -70,20 +69,7 @@ def train(config, work_dir, max_iters=None, cfg_options=None, threads=None,
                         'default_hooks.checkpoint.interval': max_iters})
     if options:
         command += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-    print('$ ' + ' '.join(command), flush=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
-    if threads:
-        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
-    result = subprocess.run(command, env=env)
-    if result.returncode:
-        raise RuntimeError(f'training failed (exit status {result.returncode}); see the log '
-                           f'above and {work_dir}')
-    last = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(last):
-        raise RuntimeError(f'training finished without writing {last}')
-    with open(last) as f:
-        return f.read().strip()
+    return run_train_tool(command, work_dir, threads)
 
 
 def evaluate(config, checkpoint, work_dir, cfg_options=None):
