@@ -1,6 +1,7 @@
 """End to end through the user-facing tools: a tiny RepLKNet + UperNet trains on generated
 ADE20K-layout data with tools/train.py (loss decreases), tools/test.py evaluates it (also with
---tta, --show-dir, --out), tools/dist_test.sh with 2 gloo processes gives the same mIoU, and a
+--tta, --show-dir, --out), tools/dist_test.sh with 2 gloo processes gives the same mIoU,
+tools/dist_train.sh trains with 2 gloo processes, and a
 stopped run resumes from the same iteration with the same optimizer state."""
 import copy
 import glob
@@ -152,6 +153,19 @@ def test_dist_test_two_gloo_processes_match_one(trained):
                    '--work-dir', str(trained['base'] / 'eval2')],
                   PYTHON=sys.executable, PORT=str(_free_port()))
     assert _miou(output) == pytest.approx(single, abs=1e-2)
+
+
+def test_dist_train_two_gloo_processes(trained):
+    """dist_train.sh on a CPU-only machine: gloo, BN instead of SyncBN, DDP without devices,
+    and both processes exit cleanly (the process group is destroyed before exit)."""
+    work_dir = str(trained['base'] / 'dist_train')
+    output = _run(['bash', 'tools/dist_train.sh', trained['config'], '2', '--work-dir', work_dir,
+                   '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+                   'default_hooks.checkpoint.interval=4'],
+                  PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
+    assert re.search(r'Iter\(train\) \[4/4\]', output), output[-3000:]
+    assert 0 <= _miou(output) <= 100
 
 
 class _SnapshotAtStart(Hook):

@@ -26,11 +26,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from replk_mm.apis import test_runner
-    runner = test_runner(args.config, args.checkpoint, work_dir=args.work_dir, tta=args.tta,
-                         show_dir=args.show_dir, out=args.out, cfg_options=args.cfg_options,
-                         launcher=args.launcher)
-    return runner.test()
+    from replk_mm.apis import close_distributed, test_runner
+    try:
+        runner = test_runner(args.config, args.checkpoint, work_dir=args.work_dir,
+                             tta=args.tta, show_dir=args.show_dir, out=args.out,
+                             cfg_options=args.cfg_options, launcher=args.launcher)
+        return runner.test()
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

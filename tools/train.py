@@ -27,11 +27,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from replk_mm.apis import train_runner
-    runner = train_runner(args.config, work_dir=args.work_dir, resume=args.resume or False,
-                          amp=args.amp, cfg_options=args.cfg_options, launcher=args.launcher,
-                          auto_scale_lr=args.auto_scale_lr)
-    runner.train()
+    from replk_mm.apis import close_distributed, train_runner
+    try:
+        runner = train_runner(args.config, work_dir=args.work_dir, resume=args.resume or False,
+                              amp=args.amp, cfg_options=args.cfg_options,
+                              launcher=args.launcher, auto_scale_lr=args.auto_scale_lr)
+        runner.train()
+    finally:
+        close_distributed()
     return runner
 
 

@@ -63,6 +63,16 @@ def adapt_to_device(cfg, launcher):
     return cfg
 
 
+def close_distributed():
+    """Destroy the default process group, if any, before the interpreter exits.
+
+    Without this, gloo's worker threads can outlive the interpreter and abort the process
+    (SIGABRT, "terminate called without an active exception") after a successful run.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def _set_work_dir(cfg, config, work_dir):
     if work_dir is not None:
         cfg.work_dir = work_dir
