@@ -1,6 +1,7 @@
 # RepLKNet-31B (ImageNet-1K) + UperNet, ADE20K, 512x512 crops.
 #   paper (Table 8): mIoU 49.9 single-scale / 50.6 multi-scale, 112M params
 #   released model:  RepLKNet-31B_ImageNet-1K_UperNet_ADE20K.pth
+#     https://drive.google.com/file/d/1ZV1CP1KzeSdH6_wKw4ytVe9BlCGHf89s/view?usp=sharing
 #   official config: RepLKNet-31B_1Kpretrain_upernet_160k_ade20k_512.py
 # Global batch 128 (64 GPUs x 2 images) for 40k iterations. On 8 GPUs x 2 images (batch 16)
 # the same number of images takes 320k iterations (warm-up 3.2k), see docs/segmentation.md:
@@ -15,9 +16,10 @@ _base_ = [
     './_base_/schedules/seg_adamw_poly_40k.py',
 ]
 
-# The authors' ImageNet-1K RepLKNet-31B (224x224) weights; download them from the official
-# release (DingXiaoH/RepLKNet-pytorch) or override with
-# `--cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL`.
+# The authors' ImageNet-1K RepLKNet-31B (224x224) weights; download them into checkpoints/ or
+# override with `--cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL`.
+# Pre-trained backbone (official release):
+#   https://drive.google.com/file/d/1azQUiCxK9feYVkkrPqwVPBtNsTzDrX7S/view?usp=sharing
 pretrained = 'checkpoints/RepLKNet-31B_ImageNet-1K_224.pth'
 crop_size = (512, 512)
 

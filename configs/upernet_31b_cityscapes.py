@@ -1,6 +1,7 @@
 # RepLKNet-31B (ImageNet-1K) + UperNet, Cityscapes, 769x769 crops.
 #   paper (Table 8): mIoU 83.1 single-scale / 83.5 multi-scale, 110M params
 #   released model:  RepLKNet-31B_ImageNet-1K_UperNet_Cityscapes.pth
+#     https://drive.google.com/file/d/1j3YwToRqTHHi7ocln0iBz1tE6hItD_JO/view?usp=sharing
 #   official config: RepLKNet-31B_1Kpretrain_upernet_80k_cityscapes_769.py
 # Global batch 64 (32 GPUs x 2 images) for 20k iterations, warm-up 400 (mmseg's 80k x 16 in
 # fewer, larger steps); on G GPUs x 2 images use max_iters = 20000 * 32 / G and warm-up
@@ -13,6 +14,8 @@ _base_ = [
     './_base_/schedules/seg_adamw_poly_40k.py',
 ]
 
+# Pre-trained backbone (official release):
+#   https://drive.google.com/file/d/1azQUiCxK9feYVkkrPqwVPBtNsTzDrX7S/view?usp=sharing
 pretrained = 'checkpoints/RepLKNet-31B_ImageNet-1K_224.pth'
 crop_size = (769, 769)
 max_iters = 20000

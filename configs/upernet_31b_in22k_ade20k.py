@@ -1,6 +1,7 @@
 # RepLKNet-31B (ImageNet-22K) + UperNet, ADE20K, 640x640 crops.
 #   paper (Table 8): mIoU 51.5 single-scale / 52.3 multi-scale, 112M params
 #   released model:  RepLKNet-31B_ImageNet-22K_UperNet_ADE20K.pth
+#     https://drive.google.com/file/d/1W2W4nD2HzTsG_yP9ppLYAqMo3T3JHBNW/view?usp=sharing
 #   official config: RepLKNet-31B_22Kpretrain_upernet_160k_ade20k_640.py
 # Global batch 128 (64 GPUs x 2 images) for 40k iterations; on G GPUs x 2 images use
 # max_iters = 40000 * 64 / G and warm-up 400 * 64 / G (docs/segmentation.md).
@@ -9,7 +10,9 @@
 # resized to short side 512.
 _base_ = './upernet_31b_ade20k.py'
 
-pretrained = 'checkpoints/RepLKNet-31B_ImageNet-22K.pth'
+# Pre-trained backbone (official release):
+#   https://drive.google.com/file/d/1PYJiMszZYNrkZOeYwjccvxX8UHMALB7z/view?usp=sharing
+pretrained = 'checkpoints/RepLKNet-31B_ImageNet-22K_224.pth'
 crop_size = (640, 640)
 
 model = dict(

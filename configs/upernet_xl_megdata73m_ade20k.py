@@ -1,6 +1,7 @@
 # RepLKNet-XL (MegData-73M) + UperNet, ADE20K, 640x640 crops.
 #   paper (Table 8): mIoU 55.2 single-scale / 56.0 multi-scale, 374M params
 #   released model:  RepLKNet-XL_MegData73M_UperNet_ADE20K.pth
+#     https://drive.google.com/file/d/14GbBI8tdeEl_ECytDCdrfAfNm1McqMv4/view?usp=sharing
 #   official config: RepLKNet-XL_MegData73M_upernet_160k_ade20k_640.py
 # XL was pre-trained with mean = std = 127.5 (timm's "inception" normalisation) and its
 # downstream models normalise every stage output (norm_intermediate_features).
@@ -8,6 +9,8 @@
 # images use max_iters = 160000 * 16 / G and warm-up 1500 * 16 / G (docs/segmentation.md).
 _base_ = './upernet_31b_in22k_ade20k.py'
 
+# Pre-trained backbone (official release):
+#   https://drive.google.com/file/d/1CBHAEUlCzoHfiAQmMIjZhDMAIyHUmAAj/view?usp=sharing
 pretrained = 'checkpoints/RepLKNet-XL_MegData73M_pretrain.pth'
 max_iters = 160000
 warmup_iters = 1500

@@ -32,13 +32,14 @@ def test_metafile_lists_every_config():
     assert set(RECIPE) == set(MODELS)
     for name, model in MODELS.items():
         assert model['Config'] == f'configs/{name}.py'
-        assert model['Weights'].endswith('.pth')
+        assert model['Weights']['File'].endswith('.pth')
+        assert model['Weights']['URL'].startswith('https://')
         metrics = model['Results'][0]['Metrics']
         assert metrics['mIoU(ms+flip)'] >= metrics['mIoU'] > 0
         # The config names the released checkpoint and the paper's numbers too.
         with open(osp.join(REPO, model['Config'])) as f:
             text = f.read()
-        assert model['Weights'] in text
+        assert model['Weights']['File'] in text and model['Weights']['URL'] in text
         assert f"{metrics['mIoU']} single-scale / {metrics['mIoU(ms+flip)']} multi-scale" in text
 
 
