@@ -24,6 +24,15 @@ def test_param_count_and_shapes(arch):
                                              for c, s in zip(channels, (4, 8, 16, 32))]
 
 
+def test_builds_on_meta_device():
+    """`torch.device('meta')` builds the structure without memory (e.g. to count XL params or
+    to shard before loading weights)."""
+    with torch.device('meta'):
+        model = RepLKNet('XL', drop_path_rate=0.5)
+    assert num_params(model) == PARAMS['XL']
+    assert next(model.parameters()).is_meta
+
+
 def test_xl_norm_intermediate_features():
     model = RepLKNet('XL', norm_intermediate_features=True)
     assert num_params(model) == 333_390_336

@@ -166,6 +166,12 @@ class RepLKNetStage(nn.Module):
         return x
 
 
+def _linear_rates(max_rate, n):
+    """Drop-path rates rising linearly from 0 to max_rate over n blocks (plain Python, so the
+    backbone also builds under `torch.device('meta')`)."""
+    return [max_rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+
+
 @MODELS.register_module()
 class RepLKNet(BaseModule):
     """RepLKNet backbone.
@@ -228,7 +234,7 @@ class RepLKNet(BaseModule):
             conv_bn(width, width, 3, stride=2, groups=width, norm_cfg=norm_cfg, relu=True),
         ])
         layers = self.arch['layers']
-        drop_paths = torch.linspace(0, drop_path_rate, sum(layers)).tolist()
+        drop_paths = _linear_rates(drop_path_rate, sum(layers))
         self.stages = nn.ModuleList()
         self.transitions = nn.ModuleList()
         for i in range(self.num_stages):
