@@ -1,5 +1,7 @@
 import logging
 import os
+import socket
+import subprocess
 import sys
 
 import pytest
@@ -11,6 +13,23 @@ sys.path.insert(0, REPO)  # tools/ is importable as a package-less folder of scr
 # Same large kernels as RepLKNet-31B, narrow and shallow so CPU tests stay fast.
 TINY_ARCH = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
                  channels=[8, 16, 32, 64], small_kernel=5)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_tool(command, timeout=400, **env):
+    """Run a command from the repo root (tools/ as users call them); fail with its output."""
+    env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join(
+        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f'{command} failed:\n{output[-6000:]}'
+    return output
 
 
 @pytest.fixture(autouse=True)

@@ -20,8 +20,8 @@ def test_param_count_and_shapes(arch):
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 64, 64))
     channels = RepLKNet.arch_settings[arch]['channels']
-    assert [tuple(o.shape) for o in outs] == [(1, c, 64 // s, 64 // s)
-                                             for c, s in zip(channels, (4, 8, 16, 32))]
+    expected = [(1, c, 64 // s, 64 // s) for c, s in zip(channels, (4, 8, 16, 32))]
+    assert [tuple(o.shape) for o in outs] == expected
 
 
 def test_builds_on_meta_device():

@@ -87,13 +87,16 @@ def test_wrong_arch_wrong_prefix_and_deploy_mismatch_are_clear(tmp_path):
 
 
 def test_mmpretrain_checkpoint_loads_with_equal_features(tmp_path):
+    from mmengine.registry import DefaultScope
     from mmpretrain.models import build_classifier
-    classifier = build_classifier(dict(
-        type='ImageClassifier',
-        backbone=dict(type='mmpretrain.RepLKNet', arch=dict(TINY_ARCH, dw_ratio=1),
-                      out_indices=(3, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=10, in_channels=64)))
+    # Whatever scope an earlier in-process run left current (e.g. mmdet), build in mmpretrain's.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = build_classifier(dict(
+            type='ImageClassifier',
+            backbone=dict(type='mmpretrain.RepLKNet', arch=dict(TINY_ARCH, dw_ratio=1),
+                          out_indices=(3, )),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10, in_channels=64)))
     randomize_bn(classifier, generator_seed=2).eval()
     path = tmp_path / 'mmpretrain_replknet.pth'
     torch.save({'meta': {}, 'state_dict': classifier.state_dict()}, path)

@@ -9,13 +9,12 @@ import os
 import os.path as osp
 import pickle
 import re
-import socket
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import free_port, run_tool
 
 pytest.importorskip('mmdet')
 
@@ -53,22 +52,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _run(command, timeout=400, **env):
-    env = dict(os.environ, OMP_NUM_THREADS='1', **env, PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f'{command} failed:\n{output[-6000:]}'
-    return output
 
 
 def _write_config(directory, base, root, name, iters=ITERS, extra=''):
@@ -148,9 +131,9 @@ def test_dist_test_with_two_processes_gives_the_same_ap(workspace, trained_casca
                                                         tested_cascade):
     work_dir = osp.join(workspace['root'], 'cascade_dist_test')
     out = osp.join(work_dir, 'predictions.pkl')
-    output = _run(['bash', 'tools/dist_test.sh', workspace['cascade'],
-                   trained_cascade['checkpoint'], '2', '--work-dir', work_dir, '--out', out],
-                  PYTHON=sys.executable, PORT=str(_free_port()))
+    output = run_tool(['bash', 'tools/dist_test.sh', workspace['cascade'],
+                       trained_cascade['checkpoint'], '2', '--work-dir', work_dir, '--out', out],
+                      PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     assert re.search(r'world_size: 2|distributed: True', output) or \
         'Distributed launcher: pytorch' in output or 'launcher: pytorch' in output
     for key in ('coco/bbox_mAP', 'coco/segm_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP_50'):

@@ -11,12 +11,11 @@ import os.path as osp
 import pickle
 import re
 import shutil
-import socket
-import subprocess
 import sys
 
 import pytest
 import torch
+from conftest import free_port, run_tool
 from mmengine.hooks import Hook
 
 from replk_mm.demo.synthetic_seg import make_ade20k_demo
@@ -67,26 +66,10 @@ log_processor = dict(window_size=1)  # log each iteration's own loss
 """
 
 
-def _run(command, timeout=300, **env):
-    env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f'{command} failed:\n{output[-6000:]}'
-    return output
-
-
 def _miou(output):
     found = re.findall(r'mIoU: (\d+\.\d+)', output)
     assert found, f'no mIoU in the output:\n{output[-3000:]}'
     return float(found[-1])
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -98,7 +81,7 @@ def trained(tmp_path_factory):
     with open(config, 'w') as f:
         f.write(TINY_CONFIG.format(base=DEMO_CONFIG, root=root, iters=MAX_ITERS, half=HALF))
     work_dir = str(base / 'work')
-    output = _run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir])
+    output = run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work_dir])
     return dict(config=config, work_dir=work_dir, output=output, base=base)
 
 
@@ -126,8 +109,8 @@ def test_test_py_evaluates_with_show_dir_and_out(trained):
     ckpt = osp.join(trained['work_dir'], f'iter_{MAX_ITERS}.pth')
     show_dir = str(trained['base'] / 'show')
     out = str(trained['base'] / 'preds.pkl')
-    output = _run([sys.executable, 'tools/test.py', trained['config'], ckpt, '--work-dir',
-                   str(trained['base'] / 'eval1'), '--show-dir', show_dir, '--out', out])
+    output = run_tool([sys.executable, 'tools/test.py', trained['config'], ckpt, '--work-dir',
+                       str(trained['base'] / 'eval1'), '--show-dir', show_dir, '--out', out])
     miou = _miou(output)
     assert 0 <= miou <= 100
     trained['miou'] = miou
@@ -138,8 +121,8 @@ def test_test_py_evaluates_with_show_dir_and_out(trained):
 
 def test_test_py_tta(trained):
     ckpt = osp.join(trained['work_dir'], f'iter_{MAX_ITERS}.pth')
-    output = _run([sys.executable, 'tools/test.py', trained['config'], ckpt, '--tta',
-                   '--work-dir', str(trained['base'] / 'eval_tta')])
+    output = run_tool([sys.executable, 'tools/test.py', trained['config'], ckpt, '--tta',
+                       '--work-dir', str(trained['base'] / 'eval_tta')])
     assert 0 <= _miou(output) <= 100
 
 
@@ -147,11 +130,11 @@ def test_dist_test_two_gloo_processes_match_one(trained):
     ckpt = osp.join(trained['work_dir'], f'iter_{MAX_ITERS}.pth')
     single = trained.get('miou')
     if single is None:
-        single = _miou(_run([sys.executable, 'tools/test.py', trained['config'], ckpt,
-                             '--work-dir', str(trained['base'] / 'eval1b')]))
-    output = _run(['bash', 'tools/dist_test.sh', trained['config'], ckpt, '2',
-                   '--work-dir', str(trained['base'] / 'eval2')],
-                  PYTHON=sys.executable, PORT=str(_free_port()))
+        single = _miou(run_tool([sys.executable, 'tools/test.py', trained['config'], ckpt,
+                                 '--work-dir', str(trained['base'] / 'eval1b')]))
+    output = run_tool(['bash', 'tools/dist_test.sh', trained['config'], ckpt, '2',
+                       '--work-dir', str(trained['base'] / 'eval2')],
+                      PYTHON=sys.executable, PORT=str(free_port()))
     assert _miou(output) == pytest.approx(single, abs=1e-2)
 
 
@@ -159,10 +142,10 @@ def test_dist_train_two_gloo_processes(trained):
     """dist_train.sh on a CPU-only machine: gloo, BN instead of SyncBN, DDP without devices,
     and both processes exit cleanly (the process group is destroyed before exit)."""
     work_dir = str(trained['base'] / 'dist_train')
-    output = _run(['bash', 'tools/dist_train.sh', trained['config'], '2', '--work-dir', work_dir,
-                   '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
-                   'default_hooks.checkpoint.interval=4'],
-                  PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    output = run_tool(['bash', 'tools/dist_train.sh', trained['config'], '2',
+                       '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_iters=4',
+                       'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4'],
+                      PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
     assert re.search(r'Iter\(train\) \[4/4\]', output), output[-3000:]
     assert 0 <= _miou(output) <= 100
@@ -176,7 +159,7 @@ class _SnapshotAtStart(Hook):
         self.optimizer = copy.deepcopy(runner.optim_wrapper.state_dict())
 
 
-def test_resume_continues_stopped_run(trained):
+def test_resume_continues_stoppedrun_tool(trained):
     from replk_mm.apis import train_runner
 
     # The state of a run stopped right after its middle checkpoint.

@@ -30,8 +30,8 @@ def unwrap_state_dict(checkpoint):
 
 
 def is_mmpretrain_classifier(state_dict):
-    return 'head.fc.weight' in state_dict and any(k.startswith('backbone.stem.')
-                                                   for k in state_dict)
+    return 'head.fc.weight' in state_dict and any(
+        k.startswith('backbone.stem.') for k in state_dict)
 
 
 def convert_mmpretrain_to_official(state_dict):
