@@ -12,15 +12,11 @@ import os.path as osp
 import sys
 import time
 
-from .train_tool import REPO, run_train_tool
+from .steps import REPO, evaluate, phase, reparameterize_and_evaluate, run_train_tool
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo',
                        'cascade_mask_rcnn_replknet_tiny_demo_coco.py')
 AP_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
 MIN_EXPECTED_AP = 0.3  # what the demo schedule reaches on box and mask AP (docs/detection.md)
-
-
-def phase(step, total, message):
-    print(f'\n===== [det demo {step}/{total}] {message} =====', flush=True)
 
 
 def data_options(data_root):
@@ -54,12 +50,6 @@ def _option_text(value):
     if isinstance(value, (list, tuple)):  # one argv word: [600,720]
         return '[' + ','.join(map(str, value)) + ']'
     return str(value)
-
-
-def evaluate(config, checkpoint, work_dir, cfg_options):
-    """COCO bbox/segm metrics of ``checkpoint`` on the config's test split (tools/test.py)."""
-    from replk_mm.apis import test_runner
-    return test_runner(config, checkpoint, work_dir=work_dir, cfg_options=cfg_options).test()
 
 
 def inference_pipeline(cfg):
@@ -192,14 +182,14 @@ def run(config=DEMO_CONFIG, work_dir='work_dirs/det_demo', data_root='data/demo_
 
 def _run(config, work_dir, data_root, max_iters, num_train, num_val, num_drawn, num_workers,
          seed, threads):
-    from replk_mm.apis.deploy import reparameterize_checkpoint
     from .synthetic_coco import is_demo_coco, make_demo_coco
 
     start = time.time()
     total = 5
     config, work_dir, data_root = map(osp.abspath, (config, work_dir, data_root))
 
-    phase(1, total, 'synthetic COCO-layout data (circles, squares, triangles; random colours)')
+    phase('det', 1, total,
+          'synthetic COCO-layout data (circles, squares, triangles; random colours)')
     if is_demo_coco(data_root, num_train=num_train, num_val=num_val, seed=seed):
         print(f'reused {num_train} training + {num_val} validation images in {data_root}')
     else:
@@ -211,7 +201,7 @@ def _run(config, work_dir, data_root, max_iters, num_train, num_val, num_drawn, 
             options[f'{split}_dataloader.num_workers'] = num_workers
             options[f'{split}_dataloader.persistent_workers'] = num_workers > 0
 
-    phase(2, total, 'train RepLKNet (31-29-27-13 kernels, 32-256 channels) + Cascade Mask '
+    phase('det', 2, total, 'train RepLKNet (31-29-27-13 kernels, 32-256 channels) + Cascade Mask '
           'R-CNN with tools/train.py')
     train_options = dict(options, **{'randomness.seed': seed,
                                      'train_cfg.val_interval': 10**9})  # evaluated below
@@ -220,17 +210,15 @@ def _run(config, work_dir, data_root, max_iters, num_train, num_val, num_drawn, 
     checkpoint = train(config, work_dir, train_options, threads=threads)
     train_done = time.time()
 
-    phase(3, total, f'evaluate {osp.basename(checkpoint)} with CocoMetric (bbox + segm)')
+    phase('det', 3, total, f'evaluate {osp.basename(checkpoint)} with CocoMetric (bbox + segm)')
     before = evaluate(config, checkpoint, osp.join(work_dir, 'eval_train_form'), options)
 
-    phase(4, total, 're-parameterize (merge 5x5 branches and BNs into the large kernels) '
+    phase('det', 4, total, 're-parameterize (merge 5x5 branches and BNs into the large kernels) '
           'and evaluate again')
-    deploy_ckpt = osp.join(work_dir, 'deploy.pth')
-    deploy_cfg = osp.join(work_dir, 'deploy_config.py')
-    reparameterize_checkpoint(config, checkpoint, deploy_ckpt, deploy_cfg)
-    after = evaluate(deploy_cfg, deploy_ckpt, osp.join(work_dir, 'eval_deploy_form'), options)
+    deploy_cfg, deploy_ckpt, after = reparameterize_and_evaluate(config, checkpoint, work_dir,
+                                                                 options)
 
-    phase(5, total, 'draw predicted boxes and masks')
+    phase('det', 5, total, 'draw predicted boxes and masks')
     images = sorted(glob.glob(osp.join(data_root, 'val2017', '*.jpg')))[:num_drawn]
     drawn = write_drawings(deploy_cfg, deploy_ckpt, images, osp.join(work_dir, 'drawn'),
                            options)

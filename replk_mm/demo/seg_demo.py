@@ -10,13 +10,9 @@ import os.path as osp
 import sys
 import time
 
-from .train_tool import REPO, run_train_tool
+from .steps import REPO, evaluate, phase, reparameterize_and_evaluate, run_train_tool
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
 MIN_EXPECTED_MIOU = 70.0  # percent; what the demo schedule reaches (docs/segmentation.md)
-
-
-def phase(step, total, message):
-    print(f'\n===== [seg demo {step}/{total}] {message} =====', flush=True)
 
 
 def data_root_options(data_root):
@@ -72,13 +68,6 @@ def train(config, work_dir, max_iters=None, cfg_options=None, threads=None,
     return run_train_tool(command, work_dir, threads)
 
 
-def evaluate(config, checkpoint, work_dir, cfg_options=None):
-    """mIoU etc. of ``checkpoint`` on the config's test split (prints mmseg's class table)."""
-    from replk_mm.apis import test_runner
-    runner = test_runner(config, checkpoint, work_dir=work_dir, cfg_options=cfg_options)
-    return runner.test()
-
-
 def write_overlays(config, checkpoint, image_dir, out_dir, count, cfg_options=None):
     from replk_mm.apis.seg_inference import init_segmentor, save_overlay
     model = init_segmentor(config, checkpoint, device='cpu', cfg_options=cfg_options)
@@ -95,7 +84,6 @@ def run(config=DEMO_CONFIG, work_dir='work_dirs/seg_demo', data_root=None, max_i
         num_overlays=4, num_train=300, num_val=50, threads='auto'):
     """Run every phase; returns a summary dict. Raises if re-parameterization changes mIoU."""
     from replk_mm.apis import load_config
-    from replk_mm.apis.deploy import reparameterize_checkpoint
 
     start = time.time()
     total = 5
@@ -108,10 +96,10 @@ def run(config=DEMO_CONFIG, work_dir='work_dirs/seg_demo', data_root=None, max_i
     data_root = osp.abspath(data_root or cfg.train_dataloader.dataset.data_root)
     options = data_root_options(data_root)
 
-    phase(1, total, 'synthetic ADE20K-layout data')
+    phase('seg', 1, total, 'synthetic ADE20K-layout data')
     generate_data(data_root, num_train, num_val)
 
-    phase(2, total, 'train RepLKNet (31-29-27-13 kernels, 32-256 channels) + UperNet '
+    phase('seg', 2, total, 'train RepLKNet (31-29-27-13 kernels, 32-256 channels) + UperNet '
           'with tools/train.py')
     threads, why = choose_threads(threads)
     print(f'compute threads: {why}', flush=True)
@@ -121,17 +109,15 @@ def run(config=DEMO_CONFIG, work_dir='work_dirs/seg_demo', data_root=None, max_i
     checkpoint = train(config, work_dir, max_iters, options, threads)
     train_done = time.time()
 
-    phase(3, total, f'evaluate {osp.basename(checkpoint)} (training form)')
+    phase('seg', 3, total, f'evaluate {osp.basename(checkpoint)} (training form)')
     before = evaluate(config, checkpoint, osp.join(work_dir, 'eval_train_form'), options)
 
-    phase(4, total, 're-parameterize (merge 5x5 branches and BNs into the large kernels) '
+    phase('seg', 4, total, 're-parameterize (merge 5x5 branches and BNs into the large kernels) '
           'and evaluate again')
-    deploy_ckpt = osp.join(work_dir, 'deploy.pth')
-    deploy_cfg = osp.join(work_dir, 'deploy_config.py')
-    reparameterize_checkpoint(config, checkpoint, deploy_ckpt, deploy_cfg)
-    after = evaluate(deploy_cfg, deploy_ckpt, osp.join(work_dir, 'eval_deploy_form'), options)
+    deploy_cfg, deploy_ckpt, after = reparameterize_and_evaluate(config, checkpoint, work_dir,
+                                                                 options)
 
-    phase(5, total, 'prediction overlays')
+    phase('seg', 5, total, 'prediction overlays')
     overlays = write_overlays(deploy_cfg, deploy_ckpt,
                               osp.join(data_root, 'images', 'validation'),
                               osp.join(work_dir, 'overlays'), num_overlays, options)
