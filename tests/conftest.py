@@ -27,9 +27,11 @@ def run_tool(command, timeout=400, **env):
         [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=timeout)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f'{command} failed:\n{output[-6000:]}'
-    return output
+    # Both tails: the log (stdout) says how far it got, stderr says how it ended.
+    assert result.returncode == 0, (f'{command} failed with exit status {result.returncode}\n'
+                                    f'--- stdout (end) ---\n{result.stdout[-4000:]}\n'
+                                    f'--- stderr (end) ---\n{result.stderr[-4000:]}')
+    return result.stdout + result.stderr
 
 
 @pytest.fixture(autouse=True)
