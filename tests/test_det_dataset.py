@@ -221,6 +221,13 @@ def test_malformed_annotation_always_raises(coco_root, tmp_path, edit, message):
         build_dataset(coco_root, ann_file=ann_file, invalid_annotations='skip')
 
 
+def test_missing_annotation_file_says_where_and_how_to_point_at_it(tmp_path):
+    from replk_mm.datasets.errors import DatasetNotFoundError
+    with pytest.raises(DatasetNotFoundError, match=r'annotation file .*instances_train2017\.json '
+                       r'does not exist.*data_root=DIR.*make_demo_coco'):
+        build_dataset(str(tmp_path / 'nowhere'))
+
+
 def test_invalid_mode_is_rejected(coco_root):
     with pytest.raises(ValueError, match='invalid_annotations must be one of'):
         build_dataset(coco_root, invalid_annotations='ignore')

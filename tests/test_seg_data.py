@@ -196,6 +196,24 @@ def test_missing_image_in_split_file_error_names_the_file(broken_root, checked):
         dataset[1]
 
 
+def test_missing_dataset_says_where_and_how_to_point_at_it(tmp_path):
+    from replk_mm.datasets.seg_checked import DatasetNotFoundError
+    with pytest.raises(DatasetNotFoundError,
+                       match=r'image folder .*images/training does not exist.*data_root'):
+        _ade_dataset(str(tmp_path / 'nowhere'), checked=True)
+    with pytest.raises(FileNotFoundError):  # still a FileNotFoundError for callers
+        _ade_dataset(str(tmp_path / 'nowhere'), checked=True)
+
+
+def test_empty_dataset_is_an_error_naming_the_suffixes(tmp_path):
+    from replk_mm.datasets.seg_checked import DatasetNotFoundError
+    for sub in ('images/training', 'annotations/training'):
+        os.makedirs(tmp_path / 'empty' / sub)
+    (tmp_path / 'empty' / 'images' / 'training' / 'a.png').write_bytes(b'')  # wrong suffix
+    with pytest.raises(DatasetNotFoundError, match=r"no images ending in '\.jpg'"):
+        _ade_dataset(str(tmp_path / 'empty'), checked=True)
+
+
 @pytest.mark.parametrize('config,layout', [('upernet_31b_ade20k.py', 'ade'),
                                            ('upernet_31b_in22k_ade20k.py', 'ade'),
                                            ('upernet_31b_cityscapes.py', 'cityscapes')])

@@ -19,10 +19,13 @@ Use it with ``custom_imports = dict(imports=['replk_mm', 'replk_mm.datasets.coco
 and ``dataset=dict(type='CheckedCocoDataset', ...)``.
 """
 import math
+import os.path as osp
 
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
+
+from .errors import dataset_not_found
 
 MAX_LISTED = 10
 
@@ -69,6 +72,13 @@ class CheckedCocoDataset(CocoDataset):
         super().__init__(**kwargs)
 
     def load_data_list(self):
+        if '://' not in self.ann_file and not osp.isfile(self.ann_file):  # local files only
+            raise dataset_not_found(
+                self, f'annotation file {self.ann_file} does not exist',
+                'tools/dataset_converters/make_demo_coco.py',
+                # CocoMetric reads the ground truth itself
+                [f'{split}_evaluator.ann_file=DIR/annotations/instances_val2017.json'
+                 for split in ('val', 'test')])
         self._malformed, self._degenerate = [], []
         try:
             data_list = super().load_data_list()
