@@ -113,3 +113,12 @@ def test_mmpretrain_checkpoint_loads_with_equal_features(tmp_path):
                                   if k.startswith('norm.')})
         ours = final_bn(model(x)[-1])
     torch.testing.assert_close(ours, theirs)
+
+
+def test_missing_pretrained_checkpoint_says_how_to_fix_it(tmp_path):
+    model = RepLKNet(TINY_ARCH, init_cfg=dict(type='Pretrained',
+                                              checkpoint=str(tmp_path / 'missing.pth')))
+    with pytest.raises(FileNotFoundError,
+                       match=r'missing\.pth \(init_cfg.checkpoint\) does not exist.*'
+                             r'init_cfg=None to train from scratch'):
+        model.init_weights()

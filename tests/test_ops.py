@@ -377,3 +377,24 @@ def test_backbone_unchanged_by_backend():
                 torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4 * r.abs().max().item())
             for r, o in zip(ref_grads, grads):
                 torch.testing.assert_close(o, r, rtol=1e-3, atol=1e-4 * grad_scale)
+
+
+def test_autotuning_inside_gradient_checkpointing():
+    """The first forward of a with_cp backbone autotunes inside torch.utils.checkpoint; the
+    recomputation in backward must see the same saved tensors (it used to fail with
+    "Recomputed values ... have different metadata")."""
+    pytest.importorskip('mmcv')
+    from conftest import TINY_ARCH
+    from replk_mm.models.backbones.replknet import RepLKNet
+
+    plain = RepLKNet(arch=TINY_ARCH, drop_path_rate=0.).train()
+    checkpointed = RepLKNet(arch=TINY_ARCH, drop_path_rate=0., with_cp=True).train()
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with set_default_backend('auto'):
+        assert dispatch_cache_info()['size'] == 0  # measuring happens under the checkpoint
+        sum(o.sum() for o in checkpointed(x)).backward()
+        assert dispatch_cache_info()['measured'] > 0
+        sum(o.sum() for o in plain(x)).backward()
+    for p, q in zip(plain.parameters(), checkpointed.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5)

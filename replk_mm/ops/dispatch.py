@@ -353,6 +353,10 @@ def _write_disk(new):
                  f'{path} ({e}); decisions are kept in memory only')
 
 
+def _unchanged(tensor):
+    return tensor
+
+
 def plan_for(backend, x, w, b, geom, need_dx, need_dw):
     """The Plan for this call; ``backend`` is already resolved (not None)."""
     if backend != 'auto':
@@ -364,7 +368,10 @@ def plan_for(backend, x, w, b, geom, need_dx, need_dw):
                  "falling back to 'auto'")
     phases = [p for p, need in zip(PHASES, (True, need_dx, need_dw)) if need]
     keys = {p: _key(p, x, geom) for p in phases}
-    with _lock:
+    # Timing runs autograd (see _training_call); under gradient checkpointing the tensors it
+    # saves would be packed by the checkpoint's hooks and then missing from the recomputation
+    # (which finds the choice cached), so the identity hooks keep them out of the checkpoint.
+    with _lock, torch.autograd.graph.saved_tensors_hooks(_unchanged, _unchanged):
         _load_disk()
         chosen = {p: _decisions.get(k) for p, k in keys.items()}
         missing = [p for p in phases if chosen[p] is None]

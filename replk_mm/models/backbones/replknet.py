@@ -5,6 +5,7 @@ Module names follow the official checkpoint layout exactly (``stem.i``, ``stages
 authors' released ImageNet and downstream weights load unchanged.
 """
 import copy
+import os.path as osp
 
 import torch
 import torch.nn as nn
@@ -351,7 +352,14 @@ class RepLKNet(BaseModule):
             if unknown or 'checkpoint' not in cfg:
                 raise ValueError(f"Pretrained init_cfg takes 'checkpoint' and optional "
                                  f"'prefix'/'map_location'; got {cfg}")
-            load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+            checkpoint = cfg['checkpoint']
+            if '://' not in str(checkpoint) and not osp.isfile(osp.expanduser(str(checkpoint))):
+                raise FileNotFoundError(
+                    f'RepLKNet pre-trained checkpoint {checkpoint} (init_cfg.checkpoint) does '
+                    'not exist. Download the weights the config names (its header has the '
+                    'link), or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL'
+                    ', or model.backbone.init_cfg=None to train from scratch.')
+            load_backbone_checkpoint(self, checkpoint, prefix=cfg.get('prefix'),
                                      map_location=cfg.get('map_location', 'cpu'))
             self._is_init = True
         else:
