@@ -143,3 +143,36 @@ def test_full_config_runs_a_forward_pass_on_cpu():
                  data_samples=[sample]), False)
         result = model(**data, mode='predict')[0]
     assert 'masks' in result.pred_instances and 'bboxes' in result.pred_instances
+
+
+def test_full_config_takes_a_training_step_on_cpu():
+    """cascade_mask_rcnn_31b_3x_coco.py as users train it (gradient checkpointing, BN instead
+    of SyncBN on a CPU, autotuned depth-wise conv) computes every loss and gradient."""
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+
+    from replk_mm.apis import adapt_to_device
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'cascade_mask_rcnn_31b_3x_coco.py'))
+    adapt_to_device(cfg, 'none')
+    model = build_model(cfg).train()
+    assert model.backbone.with_cp
+    samples = []
+    for _ in range(2):
+        sample = DetDataSample(metainfo=dict(img_shape=(128, 160), ori_shape=(128, 160),
+                                             scale_factor=(1., 1.), pad_shape=(128, 160)))
+        mask = torch.zeros(1, 128, 160, dtype=torch.uint8)
+        mask[:, 30:90, 40:120] = 1
+        sample.gt_instances = InstanceData(bboxes=torch.tensor([[40., 30., 120., 90.]]),
+                                           labels=torch.tensor([3]),
+                                           masks=BitmapMasks(mask.numpy(), 128, 160))
+        samples.append(sample)
+    data = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (3, 128, 160), dtype=torch.uint8)] * 2,
+             data_samples=samples), True)
+    losses = model(**data, mode='loss')
+    total = sum(v if torch.is_tensor(v) else sum(v) for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert torch.isfinite(total)
+    assert {'s0.loss_cls', 's2.loss_bbox', 's2.loss_mask'} <= set(losses)
+    assert all(p.grad is not None for p in model.backbone.parameters() if p.requires_grad)

@@ -121,3 +121,37 @@ def test_deploy_form_builds_with_the_same_heads():
     cfg.model.backbone.small_kernel_merged = True
     deploy_params = _count_params(cfg)
     assert deploy_params < train_params  # the 5x5 branches and their BNs are gone
+
+
+def test_paper_config_takes_a_training_step_on_cpu():
+    """upernet_31b_ade20k.py as users train it (gradient checkpointing, SyncBN built as BN on
+    a CPU, the default autotuned depth-wise conv) computes a loss and gradients for every
+    parameter; a small image keeps it at a few seconds."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS as SEG_MODELS
+    from mmseg.structures import SegDataSample
+    from mmengine.structures import PixelData
+
+    from replk_mm.apis import adapt_to_device
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_31b_ade20k.py'))
+    adapt_to_device(cfg, 'none')
+    cfg.model.data_preprocessor.size = (64, 64)
+    init_default_scope('mmseg')
+    model = SEG_MODELS.build(cfg.model).train()
+    assert model.backbone.with_cp
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
+                                             pad_shape=(64, 64)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, 64, 64)))
+        samples.append(sample)
+    data = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 2,
+             data_samples=samples), training=True)
+    losses = model(**data, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert torch.isfinite(total)
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, no_grad[:5]
