@@ -39,3 +39,28 @@ def test_tools_destroy_the_process_group_even_on_error(tmp_path, tool):
     with pytest.raises(FileNotFoundError):
         main(argv)
     assert not dist.is_initialized()
+
+
+def test_exit_if_distributed_leaves_at_once_with_logs_flushed(tmp_path):
+    """After a distributed run the tools leave through os._exit (see exit_if_distributed);
+    without a process group it is a no-op."""
+    import subprocess
+    import sys
+    log = tmp_path / 'run.log'
+    script = f"""
+import logging, torch.distributed as dist
+from replk_mm import apis
+apis.exit_if_distributed()  # no group yet: returns
+logger = logging.getLogger('t'); logger.addHandler(logging.FileHandler({str(log)!r}))
+dist.init_process_group('gloo', init_method='file://{tmp_path / "store"}', rank=0, world_size=1)
+apis.close_distributed()
+logger.warning('written before exit')
+print('before', flush=True)
+apis.exit_if_distributed(3)
+print('after')
+"""
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert 'before' in result.stdout and 'after' not in result.stdout
+    assert 'written before exit' in log.read_text()

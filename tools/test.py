@@ -38,3 +38,5 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    from replk_mm.apis import exit_if_distributed
+    exit_if_distributed()  # see its docstring: gloo can abort a finishing process

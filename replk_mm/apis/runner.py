@@ -3,8 +3,10 @@
 `tools/train.py` and `tools/test.py` are thin wrappers over these functions, so tests can call
 them directly. The config's ``default_scope`` decides which downstream package is used.
 """
+import logging
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -63,14 +65,33 @@ def adapt_to_device(cfg, launcher):
     return cfg
 
 
-def close_distributed():
-    """Destroy the default process group, if any, before the interpreter exits.
+_closed_a_process_group = False
 
-    Without this, gloo's worker threads can outlive the interpreter and abort the process
-    (SIGABRT, "terminate called without an active exception") after a successful run.
-    """
+
+def close_distributed():
+    """Destroy the default process group, if any (all launchers), before the tool returns."""
+    global _closed_a_process_group
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+        _closed_a_process_group = True
+
+
+def exit_if_distributed(code=0):
+    """End a tool process that ran a process group, without interpreter finalization.
+
+    gloo's worker threads free a finished collective's tensors lazily, and that needs the GIL;
+    during interpreter finalization it aborts the process ("terminate called without an active
+    exception", SIGABRT) after a successful run. Measured with 2 processes (DDP steps +
+    all_gather_object, as mmengine's evaluation does): 5 of 30 runs aborted, 6 of 30 with
+    destroy_process_group() alone, 0 of 50 when leaving this way. Checkpoints, logs and
+    visualizer backends are written and closed by then; logging and stdio are flushed here.
+    """
+    if not _closed_a_process_group:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _set_work_dir(cfg, config, work_dir):
