@@ -5,9 +5,17 @@ import torch.distributed as dist
 from replk_mm import apis
 
 
-def test_close_distributed_destroys_the_process_group(tmp_path):
+@pytest.fixture
+def gloo_group(tmp_path):
+    """A one-process gloo group, as a distributed launch leaves it for the tools."""
     dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
                             world_size=1)
+    yield
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def test_close_distributed_destroys_the_process_group(gloo_group):
     assert dist.is_initialized()
     apis.close_distributed()
     assert not dist.is_initialized()
@@ -28,13 +36,11 @@ def test_runners_reject_bad_input(tmp_path):
 
 
 @pytest.mark.parametrize('tool', ['train', 'test'])
-def test_tools_destroy_the_process_group_even_on_error(tmp_path, tool):
+def test_tools_destroy_the_process_group_even_on_error(tmp_path, gloo_group, tool):
     """gloo aborts a process that exits with its group alive (measured: 18 of 40 two-process
     runs of a small all_gather script), so the tools always destroy it."""
     import importlib
     main = importlib.import_module(f'tools.{tool}').main
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
-                            world_size=1)
     argv = [str(tmp_path / 'missing.py')] + ([str(tmp_path / 'x.pth')] if tool == 'test' else [])
     with pytest.raises(FileNotFoundError):
         main(argv)
