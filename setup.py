@@ -4,6 +4,11 @@ version = {}
 with open('replk_mm/version.py') as f:
     exec(f.read(), version)
 
+MM = ['mmengine>=0.10.7,<0.11', 'mmcv>=2.0.0,<2.2.0', 'matplotlib']
+SEG = ['mmsegmentation==1.2.2', 'ftfy', 'regex']
+DET = ['mmdet==3.3.0', 'pycocotools']
+PRETRAIN = ['mmpretrain==1.2.0']
+
 setup(
     name='replk_mm',
     version=version['__version__'],
@@ -13,23 +18,21 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['replk_mm', 'replk_mm.*']),
     python_requires='>=3.8',
-    install_requires=[
-        'torch>=2.0',
-        'mmengine>=0.10.7,<0.11',
+    # replk_mm.ops (the fast depth-wise conv) needs torch alone; the OpenMMLab plugin needs the
+    # 'mm' extra and the downstream packages of the tasks you use.
+    install_requires=['torch>=2.0', 'numpy'],
+    extras_require={
         # mmseg 1.2.2 and mmdet 3.3.0 assert mmcv<2.2.0; mmcv must be built with its ops
         # (tools/setup_env.sh does that).
-        'mmcv>=2.0.0,<2.2.0',
-        'numpy',
-        'matplotlib',
-    ],
-    extras_require={
+        'mm': MM,
         # ftfy and regex: mmseg 1.2.2 imports them without declaring them.
-        'seg': ['mmsegmentation==1.2.2', 'ftfy', 'regex'],
-        'det': ['mmdet==3.3.0', 'pycocotools'],
-        'pretrain': ['mmpretrain==1.2.0'],
-        'all': ['mmsegmentation==1.2.2', 'ftfy', 'regex', 'mmdet==3.3.0', 'pycocotools',
-                'mmpretrain==1.2.0'],
+        'seg': MM + SEG,
+        'det': MM + DET,
+        'pretrain': MM + PRETRAIN,
+        'all': MM + SEG + DET + PRETRAIN,
+        'onnx': ['onnx', 'onnxruntime'],
         'tests': ['pytest', 'pytest-timeout'],
+        'lint': ['ruff'],
     },
     license='MIT',
 )

@@ -3,12 +3,44 @@
 Activate in a config with::
 
     custom_imports = dict(imports=['replk_mm'], allow_failed_imports=False)
+
+Two layers, by dependency:
+
+* ``replk_mm.ops`` (the fast large-kernel depth-wise conv) needs torch only;
+* everything else is the OpenMMLab plugin (mmengine, mmcv, and mmseg / mmdet / mmpretrain where
+  installed). It is imported and registered here when mmengine is installed. Without mmengine
+  (e.g. a GPU box with only torch and Triton) ``import replk_mm.ops`` still works, and touching
+  a plugin name says what to install.
 """
-from . import engine  # noqa: F401  (registers the checkpoint loader fix)
-from .models import RepLKNet, switch_to_deploy
-from .registry import MODELS, register_downstream
 from .version import __version__
 
-register_downstream('RepLKNet', RepLKNet)
+try:
+    import mmengine  # noqa: F401
+except ModuleNotFoundError as exc:
+    if exc.name != 'mmengine':
+        raise  # mmengine is installed but broken: say so, do not hide it
+    _PLUGIN_MISSING = exc
+else:
+    _PLUGIN_MISSING = None
+    from . import models as _models
+    from .models import RepLKNet, switch_to_deploy
+    from .models.backbones import __all__ as _backbones
+    from .registry import MODELS, register_downstream
+
+    for _name in _backbones:
+        register_downstream(_name, getattr(_models.backbones, _name))
 
 __all__ = ['RepLKNet', 'switch_to_deploy', 'MODELS', '__version__']
+
+_PLUGIN_NAMES = {'RepLKNet', 'switch_to_deploy', 'MODELS', 'register_downstream', 'apis',
+                 'analysis', 'datasets', 'engine', 'models', 'registry'}
+
+
+def __getattr__(name):
+    if _PLUGIN_MISSING is not None and name in _PLUGIN_NAMES:
+        raise ImportError(
+            f'replk_mm.{name} is part of the OpenMMLab plugin, which needs mmengine and mmcv '
+            f"(not installed: {_PLUGIN_MISSING}). Install them with `bash tools/setup_env.sh` "
+            "or `pip install 'replk_mm[all]'` after building mmcv; with torch alone only "
+            'replk_mm.ops is available.')
+    raise AttributeError(f"module 'replk_mm' has no attribute {name!r}")

@@ -4,8 +4,7 @@ import torch
 from conftest import TINY_ARCH
 
 from replk_mm import RepLKNet
-from replk_mm.analysis import (compute_erf, count_flops, count_params,
-                               high_contribution_area_ratio)
+from replk_mm.analysis import compute_erf, count_flops, count_params, high_contribution_area_ratio
 
 
 def test_31b_flops_match_paper():

@@ -1,8 +1,8 @@
 """The synthetic COCO-layout generator and the validating CheckedCocoDataset."""
 import copy
 import io
-import logging
 import json
+import logging
 import os.path as osp
 
 import numpy as np

@@ -18,10 +18,16 @@ except ImportError:  # the OpenMMLab stack is not installed: the ops need only t
     _stub.__path__ = [os.path.join(os.path.dirname(os.path.dirname(__file__)), 'replk_mm')]
     sys.modules['replk_mm'] = _stub
 
-from replk_mm.ops import (DepthwiseConv2d, build_dw_conv, clear_dispatch_cache,  # noqa: E402
-                          depthwise_conv2d, dispatch_cache_info, get_default_backend,
-                          set_default_backend)
-from replk_mm.ops import dispatch  # noqa: E402
+from replk_mm.ops import (  # noqa: E402
+    DepthwiseConv2d,
+    build_dw_conv,
+    clear_dispatch_cache,
+    depthwise_conv2d,
+    dispatch,  # noqa: E402
+    dispatch_cache_info,
+    get_default_backend,
+    set_default_backend,
+)
 from replk_mm.ops.backends import BACKENDS, fft  # noqa: E402
 from replk_mm.ops.geometry import crop_geometry  # noqa: E402
 
@@ -349,6 +355,7 @@ def test_backbone_unchanged_by_backend():
     import copy
 
     from conftest import TINY_ARCH, randomize_bn
+
     from replk_mm.models.backbones.replknet import RepLKNet
 
     base = randomize_bn(RepLKNet(arch=TINY_ARCH, drop_path_rate=0.)).train()
@@ -385,6 +392,7 @@ def test_autotuning_inside_gradient_checkpointing():
     "Recomputed values ... have different metadata")."""
     pytest.importorskip('mmcv')
     from conftest import TINY_ARCH
+
     from replk_mm.models.backbones.replknet import RepLKNet
 
     plain = RepLKNet(arch=TINY_ARCH, drop_path_rate=0.).train()

@@ -59,6 +59,7 @@ def test_only_installed_scopes_are_registered():
 
 def test_conflicting_registration_is_an_error():
     import torch
+
     from replk_mm.registry import register_downstream
     with pytest.raises(KeyError, match='already registers a different'):
         register_downstream('RepLKNet', torch.nn.Identity, scopes=('mmseg', ))

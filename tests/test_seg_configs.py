@@ -99,8 +99,8 @@ def test_config_follows_official_recipe(name):
 
 
 def _count_params(cfg):
-    from mmseg.registry import MODELS as SEG_MODELS
     from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS as SEG_MODELS
     init_default_scope('mmseg')
     model = SEG_MODELS.build(cfg.model)  # no init_weights(): no checkpoint needed
     return sum(p.numel() for p in model.parameters())
@@ -129,9 +129,9 @@ def test_paper_config_takes_a_training_step_on_cpu():
     parameter; a small image keeps it at a few seconds."""
     import torch
     from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
     from mmseg.registry import MODELS as SEG_MODELS
     from mmseg.structures import SegDataSample
-    from mmengine.structures import PixelData
 
     from replk_mm.apis import adapt_to_device
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_31b_ade20k.py'))

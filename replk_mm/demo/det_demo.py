@@ -13,6 +13,7 @@ import sys
 import time
 
 from .steps import REPO, evaluate, phase, reparameterize_and_evaluate, run_train_tool
+
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo',
                        'cascade_mask_rcnn_replknet_tiny_demo_coco.py')
 AP_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')

@@ -11,6 +11,7 @@ import sys
 import time
 
 from .steps import REPO, evaluate, phase, reparameterize_and_evaluate, run_train_tool
+
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
 MIN_EXPECTED_MIOU = 70.0  # percent; what the demo schedule reaches (docs/segmentation.md)
 

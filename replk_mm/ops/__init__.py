@@ -1,5 +1,10 @@
-from .dispatch import (BACKEND_CHOICES, clear_dispatch_cache, dispatch_cache_info,
-                       get_default_backend, set_default_backend)
+from .dispatch import (
+                       BACKEND_CHOICES,
+                       clear_dispatch_cache,
+                       dispatch_cache_info,
+                       get_default_backend,
+                       set_default_backend,
+)
 from .dw_conv import DepthwiseConv2d, build_dw_conv, depthwise_conv2d
 
 __all__ = [

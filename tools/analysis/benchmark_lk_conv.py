@@ -41,8 +41,11 @@ except ImportError:  # no OpenMMLab stack: the op sweep needs only torch (end-to
     _stub = types.ModuleType('replk_mm')
     _stub.__path__ = [os.path.join(REPO, 'replk_mm')]
     sys.modules['replk_mm'] = _stub
-from replk_mm.ops import depthwise_conv2d, set_default_backend  # noqa: E402
-from replk_mm.ops import dispatch  # noqa: E402
+from replk_mm.ops import (  # noqa: E402
+    depthwise_conv2d,
+    dispatch,  # noqa: E402
+    set_default_backend,
+)
 from replk_mm.ops.geometry import crop_geometry  # noqa: E402
 
 KERNELS = (3, 5, 7, 13, 27, 29, 31)
