@@ -30,9 +30,9 @@ setup(
         'det': MM + DET,
         'pretrain': MM + PRETRAIN,
         'all': MM + SEG + DET + PRETRAIN,
-        'onnx': ['onnx', 'onnxruntime'],
+        'onnx': ['onnx', 'onnxruntime', 'onnxscript'],
         'tests': ['pytest', 'pytest-timeout'],
-        'lint': ['ruff'],
+        'lint': ['ruff==0.17.6'],
     },
     license='MIT',
 )

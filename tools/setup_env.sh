@@ -91,7 +91,7 @@ else
 fi
 
 step "OpenMMLab stack and replk_mm"
-"${PIP[@]}" install -q -e "$REPO[all,tests]"
+"${PIP[@]}" install -q -e "$REPO[all,onnx,tests,lint]"
 "$PY" -c "import mmcv.ops, mmseg, mmdet, mmpretrain, replk_mm; print('mmcv', mmcv.__version__, '| mmseg', mmseg.__version__, '| mmdet', mmdet.__version__, '| mmpretrain', mmpretrain.__version__, '| replk_mm', replk_mm.__version__)" \
   || die "the environment does not import; see the traceback above"
 step "ready: activate with 'source $VENV/bin/activate'"
