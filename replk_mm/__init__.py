@@ -6,12 +6,14 @@ Activate in a config with::
 
 Two layers, by dependency:
 
-* ``replk_mm.ops`` (the fast large-kernel depth-wise conv) needs torch only;
+* ``replk_mm.ops`` (the fast large-kernel depth-wise conv), ``replk_mm.layers`` (building blocks,
+  the RepLKNet trunk) and ``replk_mm.switch_to_deploy`` need torch only;
 * everything else is the OpenMMLab plugin (mmengine, mmcv, and mmseg / mmdet / mmpretrain where
   installed). It is imported and registered here when mmengine is installed. Without mmengine
   (e.g. a GPU box with only torch and Triton) ``import replk_mm.ops`` still works, and touching
   a plugin name says what to install.
 """
+from .layers import switch_to_deploy
 from .version import __version__
 
 try:
@@ -23,7 +25,7 @@ except ModuleNotFoundError as exc:
 else:
     _PLUGIN_MISSING = None
     from . import models as _models
-    from .models import RepLKNet, switch_to_deploy
+    from .models import RepLKNet
     from .models.backbones import __all__ as _backbones
     from .registry import MODELS, register_downstream
 
@@ -32,7 +34,7 @@ else:
 
 __all__ = ['RepLKNet', 'switch_to_deploy', 'MODELS', '__version__']
 
-_PLUGIN_NAMES = {'RepLKNet', 'switch_to_deploy', 'MODELS', 'register_downstream', 'apis',
+_PLUGIN_NAMES = {'RepLKNet', 'MODELS', 'register_downstream', 'apis',
                  'analysis', 'datasets', 'engine', 'models', 'registry'}
 
 
@@ -41,6 +43,6 @@ def __getattr__(name):
         raise ImportError(
             f'replk_mm.{name} is part of the OpenMMLab plugin, which needs mmengine and mmcv '
             f"(not installed: {_PLUGIN_MISSING}). Install them with `bash tools/setup_env.sh` "
-            "or `pip install 'replk_mm[all]'` after building mmcv; with torch alone only "
-            'replk_mm.ops is available.')
+            "or `pip install 'replk_mm[all]'` after building mmcv; with torch alone "
+            'replk_mm.ops, replk_mm.layers and replk_mm.switch_to_deploy work.')
     raise AttributeError(f"module 'replk_mm' has no attribute {name!r}")
