@@ -1,0 +1,500 @@
+"""Large-kernel ConvNeXt: ConvNeXt with per-stage depth-wise kernel sizes and an optional
+parallel small kernel, merged for deployment (RepLKNet's structural re-parameterization).
+
+ConvNeXt: Liu et al., "A ConvNet for the 2020s", CVPR 2022. The block and the stage / down-sampling
+layout are modified from facebookresearch/ConvNeXt (``models/convnext.py``, MIT); the per-stage
+output norms and ``gap_before_final_norm`` follow its segmentation backbone and mmpretrain's
+``ConvNeXt``. With ``kernel_sizes=7`` and no small kernel this is plain ConvNeXt: the official
+and the mmpretrain ImageNet / downstream checkpoints load into it (converted on the fly) and it
+gives the same features as mmpretrain's ``ConvNeXt`` with the same weights.
+
+Every depth-wise conv is a :class:`replk_mm.layers.ReparamLargeKernelConv` (run through
+``replk_mm.ops``) named like RepLKNet's: ``dwconv.lkb_origin`` (biased, no norm: ConvNeXt's conv),
+``dwconv.small_conv`` (the small branch, conv + BN by default) and, once merged by
+``replk_mm.switch_to_deploy`` or built with ``small_kernel_merged=True``, ``dwconv.lkb_reparam``.
+"""
+import copy
+import functools
+import os.path as osp
+import re
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...engine.safe_load import read_checkpoint
+from ...layers import (
+                       DropPath,
+                       ReparamLargeKernelConv,
+                       check_odd_kernel,
+                       check_out_indices,
+                       linear_drop_path_rates,
+)
+from ...registry import MODELS
+from ..checkpoint import CheckpointMismatchError, load_state_dict_checked, unwrap_state_dict
+from .replknet import mmcv_norm_layer
+
+__all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'LayerNorm2d', 'convert_convnext_state_dict',
+           'load_lk_convnext_checkpoint']
+
+ARCH_SETTINGS = {  # ConvNeXt's depths and widths (facebookresearch/ConvNeXt, models/convnext.py)
+    'tiny': dict(depths=[3, 3, 9, 3], channels=[96, 192, 384, 768]),
+    'small': dict(depths=[3, 3, 27, 3], channels=[96, 192, 384, 768]),
+    'base': dict(depths=[3, 3, 27, 3], channels=[128, 256, 512, 1024]),
+}
+PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location', 'embed_smaller_kernels'}
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor (ConvNeXt's ``channels_first`` LN)."""
+
+    def forward(self, x):
+        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
+                            self.bias, self.eps).permute(0, 3, 1, 2).contiguous()
+
+
+def block_key_renames(dwconv_name):
+    """Official / mmpretrain ConvNeXt block keys -> this block's keys (relative to the block).
+    ``dwconv_name``: the block's live depth-wise conv (``lkb_origin``, or ``lkb_reparam`` once
+    merged), so a plain ConvNeXt conv loads into either form."""
+    renames = {f'{old}.{p}': f'dwconv.{dwconv_name}.{p}'
+               for old in ('dwconv', 'depthwise_conv') for p in ('weight', 'bias')}
+    renames.update({f'pointwise_conv{i}.{p}': f'pwconv{i}.{p}'
+                    for i in (1, 2) for p in ('weight', 'bias')})
+    return renames
+
+
+class LKConvNeXtBlock(nn.Module):
+    """ConvNeXt block with a re-parameterizable large depth-wise conv.
+
+    dw conv (large [+ small]) -> LayerNorm -> Linear (4x) -> GELU -> Linear -> layer scale
+    -> drop path -> + input. Loads official (``dwconv``, ``pwconv1/2``) and mmpretrain
+    (``depthwise_conv``, ``pointwise_conv1/2``) ConvNeXt block keys as they are.
+
+    Args:
+        channels (int): Input = output channels.
+        kernel_size (int): The depth-wise kernel size (odd); 7 is ConvNeXt's.
+        small_kernel (int, optional): A parallel small depth-wise kernel (odd, <=
+            ``kernel_size``) merged into the large one for deployment; None for none.
+        small_norm_layer (Callable | None): Norm after the small conv (a BatchNorm, folded when
+            merging); None makes the small branch a biased conv.
+        drop_path (float): Stochastic depth rate of this block.
+        layer_scale_init_value (float): Initial layer scale ``gamma``; 0 for no layer scale.
+        small_kernel_merged (bool): Build the deploy form (one ``dwconv.lkb_reparam`` conv).
+        with_cp (bool): Gradient checkpointing.
+        backend (str, optional): ``replk_mm.ops`` backend of the depth-wise convs.
+    """
+
+    def __init__(self, channels, kernel_size=7, small_kernel=None, *, small_norm_layer=None,
+                 drop_path=0., layer_scale_init_value=1e-6, small_kernel_merged=False,
+                 with_cp=False, backend=None):
+        super().__init__()
+        self.with_cp = with_cp
+        self.dwconv = ReparamLargeKernelConv(
+            channels, kernel_size, small_kernel, small_kernel_merged=small_kernel_merged,
+            norm_layer=None, small_norm_layer=small_norm_layer, backend=backend)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.pwconv1 = nn.Linear(channels, 4 * channels)  # point-wise convs on NHWC
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(4 * channels, channels)
+        self.gamma = nn.Parameter(torch.full((channels, ), float(layer_scale_init_value))) \
+            if layer_scale_init_value > 0 else None
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x):
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x):
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(self.dwconv(x).permute(0, 2, 3, 1)))))
+        if self.gamma is not None:
+            y = y * self.gamma
+        return x + self.drop_path(y.permute(0, 3, 1, 2))
+
+    @property
+    def dwconv_name(self):
+        conv = self.dwconv
+        return conv.merged_name if conv.merged else conv.large_name
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Any loader (init_cfg, load_from, tools/test.py) may hand us ConvNeXt's key names.
+        for old, new in block_key_renames(self.dwconv_name).items():
+            if prefix + old in state_dict and prefix + new not in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def parse_arch(arch):
+    """``arch`` name or dict -> (depths, channels) as lists, validated."""
+    if isinstance(arch, str):
+        if arch not in ARCH_SETTINGS:
+            raise ValueError(f'unknown LKConvNeXt arch {arch!r}; valid archs are '
+                             f'{sorted(ARCH_SETTINGS)} or a dict(depths=[...], channels=[...])')
+        arch = ARCH_SETTINGS[arch]
+    if not isinstance(arch, dict):
+        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+    if set(arch) != {'depths', 'channels'}:
+        raise ValueError(f"a custom arch is dict(depths=[...], channels=[...]), got keys "
+                         f'{sorted(arch)}')
+    depths, channels = list(arch['depths']), list(arch['channels'])
+    if not depths or len(depths) != len(channels):
+        raise ValueError(f'depths and channels need one entry per stage, got {depths} and '
+                         f'{channels}')
+    if not all(isinstance(v, int) and v > 0 for v in depths + channels):
+        raise ValueError(f'depths and channels must be positive ints, got {depths} and '
+                         f'{channels}')
+    return depths, channels
+
+
+def parse_kernel_sizes(kernel_sizes, small_kernel, num_stages):
+    """``kernel_sizes`` (int or one per stage) -> list, checked against ``small_kernel``."""
+    if isinstance(kernel_sizes, int):
+        kernel_sizes = [kernel_sizes] * num_stages
+    kernel_sizes = list(kernel_sizes)
+    if len(kernel_sizes) != num_stages:
+        raise ValueError(f'kernel_sizes needs one entry per stage ({num_stages}), got '
+                         f'{kernel_sizes}')
+    for i, k in enumerate(kernel_sizes):
+        check_odd_kernel(k, f'kernel_sizes[{i}] (stage {i})')
+    if small_kernel is not None:
+        check_odd_kernel(small_kernel, 'small_kernel')
+        too_small = [i for i, k in enumerate(kernel_sizes) if k < small_kernel]
+        if too_small:
+            raise ValueError(f'small_kernel ({small_kernel}) is larger than the kernel of stage '
+                             f'{too_small[0]} ({kernel_sizes[too_small[0]]}) and could not be '
+                             'merged into it: use a small kernel <= every stage kernel, or None')
+    return kernel_sizes
+
+
+@MODELS.register_module()
+class LKConvNeXt(BaseModule):
+    """ConvNeXt with per-stage depth-wise kernel sizes and an optional re-parameterized small
+    kernel (``kernel_sizes=7``, ``small_kernel=None``: plain ConvNeXt).
+
+    Args:
+        arch (str | dict): 'tiny', 'small', 'base' (ConvNeXt's depths and widths), or
+            ``dict(depths=[...], channels=[...])``.
+        kernel_sizes (int | Sequence[int]): Depth-wise kernel size per stage (odd), e.g.
+            ``(31, 29, 27, 13)``; an int for every stage. 7 is ConvNeXt.
+        small_kernel (int, optional): Parallel small depth-wise kernel of every block (odd,
+            <= every stage kernel), merged into the large one by ``replk_mm.switch_to_deploy``.
+        small_kernel_norm_cfg (dict | None): Norm after the small conv (a BN config, e.g.
+            ``dict(type='SyncBN')``; folded when merging), or None for a biased small conv.
+        in_channels (int): Input image channels.
+        out_indices (Sequence[int] | int): Stages whose (normed) outputs are returned; each
+            gets a LayerNorm ``norm{i}``.
+        drop_path_rate (float): Stochastic depth rate, linear over blocks.
+        layer_scale_init_value (float): Initial layer scale (1e-6 ConvNeXt; 0 for none).
+        gap_before_final_norm (bool): Average-pool each output before its norm and return
+            ``(N, C)`` (classification, as mmpretrain's ``ConvNeXt``); False returns maps.
+        small_kernel_merged (bool): Build the deploy form (one ``dwconv.lkb_reparam`` conv per
+            block), to load a re-parameterized checkpoint.
+        frozen_stages (int): Freeze ``downsample_layers[:k]`` and ``stages[:k]`` (mmpretrain's
+            ConvNeXt convention; 0 freezes nothing).
+        norm_eval (bool): Keep the small branches' BNs in eval mode while training.
+        with_cp (bool): Gradient checkpointing per block.
+        dw_conv_backend (str, optional): Force the ``replk_mm.ops`` depth-wise conv backend.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None,
+            embed_smaller_kernels=False)`` loads official ConvNeXt, mmpretrain ConvNeXt or
+            LKConvNeXt checkpoints (see :func:`load_lk_convnext_checkpoint`); other init
+            configs go to mmengine.
+    """
+    arch_settings = ARCH_SETTINGS
+
+    def __init__(self, arch='tiny', kernel_sizes=7, small_kernel=None,
+                 small_kernel_norm_cfg=dict(type='BN'), in_channels=3, out_indices=(0, 1, 2, 3),
+                 drop_path_rate=0., layer_scale_init_value=1e-6, gap_before_final_norm=False,
+                 small_kernel_merged=False, frozen_stages=0, norm_eval=False, with_cp=False,
+                 dw_conv_backend=None, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.depths, self.channels = parse_arch(arch)
+        self.num_stages = len(self.depths)
+        self.kernel_sizes = parse_kernel_sizes(kernel_sizes, small_kernel, self.num_stages)
+        self.small_kernel = small_kernel
+        self.out_indices = check_out_indices(out_indices, self.num_stages)
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
+        if not layer_scale_init_value >= 0:
+            raise ValueError(f'layer_scale_init_value must be >= 0 (0: no layer scale), got '
+                             f'{layer_scale_init_value!r}')
+        if not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be an int in [0, {self.num_stages}], got '
+                             f'{frozen_stages!r}')
+        self.gap_before_final_norm = gap_before_final_norm
+        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        small_norm = None if small_kernel_norm_cfg is None else functools.partial(
+            mmcv_norm_layer, copy.deepcopy(small_kernel_norm_cfg))
+
+        channels = self.channels
+        self.downsample_layers = nn.ModuleList([nn.Sequential(
+            nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
+            LayerNorm2d(channels[0], eps=1e-6))])
+        for i in range(1, self.num_stages):
+            self.downsample_layers.append(nn.Sequential(
+                LayerNorm2d(channels[i - 1], eps=1e-6),
+                nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)))
+        rates = linear_drop_path_rates(drop_path_rate, sum(self.depths))
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(self.depths):
+            first = sum(self.depths[:i])
+            self.stages.append(nn.Sequential(*[LKConvNeXtBlock(
+                channels[i], self.kernel_sizes[i], small_kernel, small_norm_layer=small_norm,
+                drop_path=rates[first + j], layer_scale_init_value=layer_scale_init_value,
+                small_kernel_merged=small_kernel_merged, with_cp=with_cp,
+                backend=dw_conv_backend) for j in range(depth)]))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(channels[i], eps=1e-6))
+        self._freeze_stages()
+
+    def forward(self, x):
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(self.downsample_layers[i](x))
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                if self.gap_before_final_norm:
+                    outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
+                else:
+                    outs.append(norm(x))
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        for i in range(self.frozen_stages):
+            for module in (self.downsample_layers[i], self.stages[i]):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def reset_parameters(self):
+        """ConvNeXt's initialisation: truncated normal (std 0.02) conv and linear weights, zero
+        biases, LayerNorms at identity, layer scale at its initial value."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
+                m.reset_parameters()
+
+    def init_weights(self):
+        self.reset_parameters()
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            super().init_weights()
+            return
+        unknown = set(cfg) - PRETRAINED_KEYS
+        if unknown or 'checkpoint' not in cfg:
+            raise ValueError(f"LKConvNeXt's Pretrained init_cfg takes 'checkpoint' and optional "
+                             f"'prefix', 'map_location', 'embed_smaller_kernels'; got {cfg}")
+        checkpoint = cfg['checkpoint']
+        if '://' not in str(checkpoint) and not osp.isfile(osp.expanduser(str(checkpoint))):
+            raise FileNotFoundError(
+                f'LKConvNeXt pre-trained checkpoint {checkpoint} (init_cfg.checkpoint) does not '
+                'exist. Run the ImageNet config the header of this config names, or pass '
+                '--cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL, or '
+                'model.backbone.init_cfg=None to train from scratch.')
+        load_lk_convnext_checkpoint(
+            self, checkpoint, prefix=cfg.get('prefix'),
+            embed_smaller_kernels=cfg.get('embed_smaller_kernels', False),
+            map_location=cfg.get('map_location', 'cpu'))
+        self._is_init = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: official ConvNeXt, mmpretrain ConvNeXt and LKConvNeXt's own layout
+# ---------------------------------------------------------------------------------------------
+BACKBONE_TOPS = ('downsample_layers.', 'stages.', 'norm')
+OUT_NORM = re.compile(r'^norm(\d+)\.')
+DWCONV_WEIGHT = re.compile(r'^stages\.(\d+)\.(\d+)\.dwconv\.(lkb_origin|lkb_reparam)\.weight$')
+
+
+def _groups(keys):
+    """``{'head.*': 2, ...}``-style summary of ``keys`` by their first component."""
+    counts = {}
+    for k in keys:
+        top = k.split('.')[0] + '.*'
+        counts[top] = counts.get(top, 0) + 1
+    return ', '.join(f'{top} ({n})' for top, n in sorted(counts.items()))
+
+
+def checkpoint_layout(state_dict):
+    """'official' / 'mmpretrain' ConvNeXt or 'LKConvNeXt', from the block keys."""
+    keys = ' '.join(state_dict)
+    if '.dwconv.lkb_' in keys:
+        return 'LKConvNeXt'
+    if '.depthwise_conv.' in keys:
+        return 'mmpretrain ConvNeXt'
+    if '.dwconv.weight' in keys:
+        return 'official ConvNeXt'
+    return 'unknown'
+
+
+def convert_convnext_state_dict(state_dict, model, prefix=None, logger='current'):
+    """A ConvNeXt-family state dict -> ``model``'s key names (same tensors).
+
+    * ``prefix``: keep only the keys under it (e.g. 'backbone.'). When None and no key is a
+      backbone key but some start with 'backbone.' (an mmpretrain classifier, an mmseg / mmdet
+      model), 'backbone.' is used.
+    * official classifier: its final ``norm`` becomes ``norm{last}`` when the model returns the
+      last stage; ``head`` (and ``norm`` otherwise) is ignored; every ignored key is logged.
+    * block keys (``dwconv`` / ``depthwise_conv``, ``pointwise_conv1/2``) -> the model's.
+    """
+    if prefix is None and not any(k.startswith(BACKBONE_TOPS) for k in state_dict) and \
+            any(k.startswith('backbone.') for k in state_dict):
+        prefix = 'backbone.'
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        outside = [k for k in state_dict if not k.startswith(prefix)]
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if not state_dict:
+            raise CheckpointMismatchError(
+                f'no key of the checkpoint starts with prefix {prefix!r} (keys: '
+                f'{_groups(outside)})')
+        if outside:
+            print_log(f'replk_mm: ignoring the keys outside {prefix!r}: {_groups(outside)}',
+                      logger=logger)
+    own = model.state_dict()
+    last = model.num_stages - 1
+    converted, ignored = {}, []
+    for key, value in state_dict.items():
+        if key.startswith('norm.'):  # the official classifier's final norm
+            if f'norm{last}.weight' in own:
+                converted[f'norm{last}.{key[len("norm."):]}'] = value
+            else:
+                ignored.append(key)
+        elif key.startswith('head.') or (OUT_NORM.match(key) and key not in own):
+            ignored.append(key)  # classifier, or the norm of a stage the model does not return
+        else:
+            converted[key] = value
+    if ignored:
+        print_log(f'replk_mm: ignoring the classification / unused output-norm keys '
+                  f'{sorted(ignored)}', logger=logger)
+    for i, stage in enumerate(model.stages):
+        for j, block in enumerate(stage):
+            for old, new in block_key_renames(block.dwconv_name).items():
+                p = f'stages.{i}.{j}.'
+                if p + old in converted and p + new not in converted:
+                    converted[p + new] = converted.pop(p + old)
+    return converted
+
+
+def _kernel_size_pairs(state_dict, own):
+    """{stage: (checkpoint kernel, model kernel)} for the depth-wise kernels that differ."""
+    pairs = {}
+    for key, value in state_dict.items():
+        m = DWCONV_WEIGHT.match(key)
+        if m and key in own and value.shape[-1] != own[key].shape[-1]:
+            pairs.setdefault(int(m.group(1)), (value.shape[-1], own[key].shape[-1]))
+    return pairs
+
+
+def embed_kernels(state_dict, own):
+    """Zero-pad (centred) each depth-wise kernel of ``state_dict`` smaller than the model's;
+    returns how many were padded. The padded conv computes exactly what the small one did."""
+    padded = 0
+    for key, value in list(state_dict.items()):
+        if DWCONV_WEIGHT.match(key) and key in own:
+            pad = (own[key].shape[-1] - value.shape[-1]) // 2
+            if pad > 0:
+                state_dict[key] = F.pad(value, [pad] * 4)
+                padded += 1
+    return padded
+
+
+def _check_kernel_sizes(state_dict, own, model, embed, where):
+    pairs = _kernel_size_pairs(state_dict, own)
+    if not pairs:
+        return
+    ck = '-'.join(str(pairs.get(i, (k, k))[0]) for i, k in enumerate(model.kernel_sizes))
+    mk = '-'.join(map(str, model.kernel_sizes))
+    larger = sorted(i for i, (c, m) in pairs.items() if c > m)
+    if larger:
+        raise CheckpointMismatchError(
+            f'{where}the checkpoint has larger depth-wise kernels ({ck} per stage) than the '
+            f'model ({mk}); cropping would change what it computes. Build the model with '
+            f'kernel_sizes={ck.replace("-", ", ")} (or larger).')
+    if not embed:
+        raise CheckpointMismatchError(
+            f'{where}the checkpoint has {ck} depth-wise kernels per stage, the model {mk}: '
+            'a smaller-kernel checkpoint does not load into larger kernels as it is. Pass '
+            "init_cfg=dict(type='Pretrained', checkpoint=..., embed_smaller_kernels=True) to "
+            'zero-pad each kernel (centred) into the larger one, or build the model with '
+            f'kernel_sizes=({ck.replace("-", ", ")}).')
+
+
+def load_lk_convnext_checkpoint(model, filename, prefix=None, embed_smaller_kernels=False,
+                                map_location='cpu', logger='current'):
+    """Load an official ConvNeXt, mmpretrain ConvNeXt or LKConvNeXt checkpoint into ``model``.
+
+    The checkpoint may be a backbone, a classifier (official: ``norm`` / ``head``; mmpretrain:
+    ``backbone.`` / ``head.fc``) or a downstream model (``backbone.`` + heads). With
+    ``embed_smaller_kernels`` the checkpoint's smaller depth-wise kernels (e.g. ConvNeXt's 7x7)
+    are zero-padded, centred, into the model's larger ones; without it a kernel-size
+    difference is an error that says so. Returns the :class:`KeyReport`.
+
+    Raises :class:`CheckpointMismatchError` for mis-shaped tensors, missing keys other than
+    output norms the checkpoint cannot have (``norm{i}`` of non-final stages in an ImageNet
+    checkpoint) and small-kernel branches it has none of, and unexpected keys.
+    """
+    where = f'{filename}: '
+    print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
+              logger=logger)
+    raw = unwrap_state_dict(read_checkpoint(filename, map_location=map_location))
+    layout = checkpoint_layout(raw)
+    state_dict = convert_convnext_state_dict(raw, model, prefix=prefix, logger=logger)
+    own = model.state_dict()
+    _check_kernel_sizes(state_dict, own, model, embed_smaller_kernels, where)
+    padded = embed_kernels(state_dict, own) if embed_smaller_kernels else 0
+    report = load_state_dict_checked(model, state_dict, source=filename)
+    if report.mismatched:
+        raise CheckpointMismatchError(
+            f'{where}the checkpoint does not fit this LKConvNeXt (another arch or width?); '
+            + report.describe_mismatched())
+    if report.form_hint():
+        raise CheckpointMismatchError(f'{where}{report.form_hint()}\n{report.describe()}')
+    has_small = any('.dwconv.small_conv.' in k for k in state_dict)
+    expected = [k for k in report.missing if (OUT_NORM.match(k) and not any(
+        c.startswith(k.split('.')[0] + '.') for c in state_dict)) or
+        ('.dwconv.small_conv.' in k and not has_small)]
+    problems = [k for k in report.missing if k not in expected]
+    if problems or report.unexpected:
+        raise CheckpointMismatchError(
+            f'{where}the {layout} checkpoint does not fit this LKConvNeXt (arch '
+            f'{model.depths} x {model.channels}, kernels {model.kernel_sizes}): another arch or '
+            f'model?\n' + report.describe())
+    notes = []
+    if padded:
+        notes.append(f'zero-padded {padded} depth-wise kernels into the larger ones')
+    if expected:
+        notes.append(f'not in the checkpoint, left at their initialisation: '
+                     f'{_groups_by_kind(expected)}')
+    print_log(f'replk_mm: loaded {len(state_dict)} tensors of the {layout} checkpoint into '
+              f'LKConvNeXt' + ''.join(f'; {n}' for n in notes), logger=logger,
+              level=30 if expected else 20)
+    return report
+
+
+def _groups_by_kind(keys):
+    norms = sorted({k.split('.')[0] for k in keys if OUT_NORM.match(k)})
+    small = sum(1 for k in keys if '.dwconv.small_conv.' in k)
+    parts = []
+    if norms:
+        parts.append(f'the output norms {norms} (an ImageNet checkpoint has only the last '
+                     "stage's)")
+    if small:
+        parts.append(f'the small-kernel branches ({small} tensors)')
+    return ' and '.join(parts)
