@@ -91,7 +91,8 @@ class RepLKNetTrunk(nn.Module):
         out_indices (Sequence[int] | int): Stages whose outputs are returned.
         drop_path_rate (float): Stochastic depth rate in [0, 1), linear over blocks.
         small_kernel_merged (bool): Build the deploy form (one ``lkb_reparam`` conv per block).
-        norm_intermediate_features (bool): A BN (``stages.i.norm``) on each returned feature.
+        norm_intermediate_features (bool): A BN (``stages.i.norm``) on each returned feature
+            (only returned stages get one).
         with_cp (bool): Gradient checkpointing per stem layer and block.
         norm_layer (Callable[[int], nn.Module]): Builds every norm from its channel count;
             default ``nn.BatchNorm2d`` (the plugin passes mmcv's ``build_norm_layer``).
@@ -125,7 +126,10 @@ class RepLKNetTrunk(nn.Module):
                 self.arch['small_kernel'], rates[first:first + layers[i]],
                 dw_ratio=self.arch['dw_ratio'], ffn_ratio=self.arch['ffn_ratio'],
                 with_cp=with_cp, small_kernel_merged=small_kernel_merged,
-                norm_intermediate_features=norm_intermediate_features, norm_layer=norm_layer,
+                # a BN only where the stage is returned: any other would get no gradient
+                # (DDP stops on it); with out_indices=(3, ) it is the official classifier's norm
+                norm_intermediate_features=norm_intermediate_features and i in self.out_indices,
+                norm_layer=norm_layer,
                 dw_conv_backend=dw_conv_backend))
             if i < self.num_stages - 1:
                 self.transitions.append(

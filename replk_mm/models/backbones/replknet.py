@@ -41,7 +41,8 @@ class RepLKNet(RepLKNetTrunk, BaseModule):
         drop_path_rate (float): Stochastic depth rate, linearly increased over blocks.
         small_kernel_merged (bool): Build the deploy form (one ``lkb_reparam`` conv per block).
         norm_intermediate_features (bool): Apply a BN (``stages.i.norm``) to each output; the
-            official XL downstream models do.
+            official XL downstream models do. Only returned stages get one: with
+            ``out_indices=(3, )`` it is the official classifier's final ``norm``.
         frozen_stages (int): -1 freezes nothing; 0 the stem; k >= 1 the stem, stages 0..k-1
             and the transitions between them (the ResNet convention of mmdet/mmseg).
         norm_eval (bool): Keep BN layers in eval mode (frozen statistics) while training.

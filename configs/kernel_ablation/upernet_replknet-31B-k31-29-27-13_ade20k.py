@@ -1,0 +1,15 @@
+# RepLKNet-31B width and depth with large kernels 31-29-27-13 + UperNet, ADE20K, 512x512 crops: the
+# setup of configs/upernet_31b_ade20k.py, starting from the 120-epoch ImageNet-1K model of
+# replknet-31B-k31-29-27-13_32xb64_in1k-120e.py.
+# Paper results and weights: configs/metafile_kernel_ablation.yml (upernet_replknet-31B-k31-29-27-13_ade20k)  # noqa: E501
+# RepLKNet-31B itself (5x5 re-parameterization branches), on the short schedule.
+_base_ = '../upernet_31b_ade20k.py'
+
+# Written by `tools/train.py configs/kernel_ablation/replknet-31B-k31-29-27-13_32xb64_in1k-120e.py`
+# (an mmpretrain classifier checkpoint: replk_mm converts it to the backbone layout on load).
+pretrained = 'work_dirs/replknet-31B-k31-29-27-13_32xb64_in1k-120e/epoch_120.pth'
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, large_kernel_sizes=[31, 29, 27, 13], layers=[2, 2, 18, 2],
+                  channels=[128, 256, 512, 1024], small_kernel=5),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
