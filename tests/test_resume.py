@@ -1,10 +1,15 @@
-"""After `import replk_mm`, an mmengine run stopped mid-way resumes where it stopped."""
+"""replk_mm's Runner (what tools/train.py builds) resumes an mmengine run where it stopped,
+reading the checkpoint weights-only (torch's default), not with full pickle."""
+import pickle
+
+import pytest
 import torch
 from conftest import TINY_ARCH
+from fast_test_helpers import one_torch_thread
 from mmengine.model import BaseModel
-from mmengine.runner import Runner
 
 from replk_mm import RepLKNet
+from replk_mm.engine import ReplkRunner, allow_mmengine_checkpoints
 
 
 class TinyClassifier(BaseModel):
@@ -28,7 +33,7 @@ def _dataset():
 
 
 def _runner(work_dir, max_iters, resume=False):
-    return Runner(
+    return ReplkRunner(
         model=TinyClassifier(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=_dataset(), batch_size=2, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
@@ -40,10 +45,24 @@ def _runner(work_dir, max_iters, resume=False):
         resume=resume, randomness=dict(seed=0), experiment_name=f'run{max_iters}{resume}')
 
 
-def test_resume_continues_from_saved_iteration(tmp_path):
+def test_resume_continues_from_saved_iteration(tmp_path, monkeypatch):
+    # tests resuming, not conv speed: the conv autotuner decides by its cost model
+    monkeypatch.setenv('REPLK_DW_CONV_AUTOTUNE', 'model')
+    with one_torch_thread():
+        _train_stop_and_resume(tmp_path)
+
+
+def _train_stop_and_resume(tmp_path):
     first = _runner(tmp_path, max_iters=2)
     first.train()
     saved_state = first.optim_wrapper.state_dict()['state']
+
+    # An mmengine checkpoint needs more than torch's default weights-only allowlist (its message
+    # hub, numpy values): exactly what allow_mmengine_checkpoints() adds.
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(tmp_path / 'iter_2.pth', weights_only=True)
+    with allow_mmengine_checkpoints():
+        assert 'message_hub' in torch.load(tmp_path / 'iter_2.pth', weights_only=True)
 
     resumed = _runner(tmp_path, max_iters=4, resume=True)
     resumed.load_or_resume()

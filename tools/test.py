@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
+from replk_mm.engine.config_checks import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -14,7 +14,10 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='write predictions drawn on the images here')
     parser.add_argument('--tta', action='store_true',
                         help='multi-scale + flip test-time augmentation')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='evaluate even if the checkpoint does not fit the model (what fits '
+                             'is loaded, the rest is listed); by default that is an error')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
@@ -30,7 +33,8 @@ def main(argv=None):
     try:
         runner = test_runner(args.config, args.checkpoint, work_dir=args.work_dir,
                              tta=args.tta, show_dir=args.show_dir, out=args.out,
-                             cfg_options=args.cfg_options, launcher=args.launcher)
+                             cfg_options=args.cfg_options, launcher=args.launcher,
+                             allow_partial=args.allow_partial)
         return runner.test()
     finally:
         close_distributed()

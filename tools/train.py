@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
+from replk_mm.engine.config_checks import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -11,11 +11,16 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CHECKPOINT, or from the latest one in work-dir')
-    parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision training (AmpOptimWrapper: needs a CUDA GPU)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help="let the config's load_from load a checkpoint that does not fit "
+                             'the model (what fits is loaded, the rest is listed); by default '
+                             'that is an error')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the lr linearly from the config's auto_scale_lr."
                              'base_batch_size to the actual global batch')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
@@ -31,7 +36,8 @@ def main(argv=None):
     try:
         runner = train_runner(args.config, work_dir=args.work_dir, resume=args.resume or False,
                               amp=args.amp, cfg_options=args.cfg_options,
-                              launcher=args.launcher, auto_scale_lr=args.auto_scale_lr)
+                              launcher=args.launcher, auto_scale_lr=args.auto_scale_lr,
+                              allow_partial=args.allow_partial)
         runner.train()
     finally:
         close_distributed()

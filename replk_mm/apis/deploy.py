@@ -4,9 +4,10 @@ import copy
 import torch
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope, init_default_scope
-from mmengine.runner import load_checkpoint
 
+from ..engine.safe_load import read_checkpoint
 from ..models import switch_to_deploy
+from ..models.checkpoint import load_model_state_dict
 from .runner import load_config
 
 
@@ -34,16 +35,22 @@ def build_model(cfg):
         return registry.build(cfg.model)
 
 
-def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None):
+def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None, allow_partial=False):
     """Load `checkpoint` into the model of `config`, merge the kernels and save to `out`.
 
     Also writes the matching deploy config (backbones built with ``small_kernel_merged=True``)
-    to `deploy_config` when given. Returns the number of merged branches.
+    to `deploy_config` when given. Returns the number of merged branches. The checkpoint is
+    read weights-only and must fit the model (the error lists the keys and the likely cause)
+    unless `allow_partial`.
     """
     cfg = load_config(config)
     model = build_model(cfg)
-    loaded = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                             logger='current')
+    loaded = read_checkpoint(checkpoint, map_location='cpu')
+    state_dict = loaded.get('state_dict', loaded)
+    if all(k.startswith('module.') for k in state_dict):  # saved from a DDP-wrapped model
+        state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
+    load_model_state_dict(model, state_dict, strict=not allow_partial, source=checkpoint,
+                          partial_hint='To convert only what fits, pass --allow-partial.')
     model.eval()
     merged = switch_to_deploy(model)
     # keep the original meta (dataset_meta gives inferencers their class names)

@@ -12,22 +12,43 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
-import replk_mm  # noqa: F401  (registers RepLKNet and the checkpoint loader fix)
+import replk_mm  # noqa: F401  (registers RepLKNet)
+
+from ..engine.config_checks import (
+                                    check_cfg_options,
+                                    check_hooks,
+                                    locate_syntax_error,
+                                    syntax_error_message,
+)
+from ..engine.hooks import AtomicCheckpointHook
+from ..engine.runner import PARTIAL_LOAD_KEY, ReplkRunner
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def load_config(config, cfg_options=None):
+    """Parse ``config`` and apply ``cfg_options``, with clear errors for the usual mistakes
+    (see ``replk_mm.engine.config_checks``)."""
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config} does not exist')
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except SyntaxError:
+        located = locate_syntax_error(config)
+        if located is None:
+            raise
+        # mmengine parses a temporary copy and reports File "<unknown>"
+        raise SyntaxError(syntax_error_message(located),
+                          (located.filename, located.lineno, located.offset,
+                           located.text)) from None
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if cfg.get('default_scope') not in ('mmseg', 'mmdet', 'mmpretrain'):
         raise ValueError(f"{config}: default_scope must be 'mmseg', 'mmdet' or 'mmpretrain', "
                          f"got {cfg.get('default_scope')!r}")
+    check_hooks(cfg)
     return cfg
 
 
@@ -103,6 +124,8 @@ def _set_work_dir(cfg, config, work_dir):
 
 def _enable_amp(cfg):
     wrapper = cfg.optim_wrapper
+    if not _amp_device_available():
+        raise ValueError(AMP_NEEDS_DEVICE)
     if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         print_log('AMP is already enabled in the config', logger='current', level=30)
         return
@@ -110,6 +133,53 @@ def _enable_amp(cfg):
         raise ValueError(f'--amp works with OptimWrapper, the config uses {wrapper.type}')
     wrapper.type = 'AmpOptimWrapper'
     wrapper.setdefault('loss_scale', 'dynamic')
+
+
+AMP_NEEDS_DEVICE = (
+    '--amp (mmengine\'s AmpOptimWrapper) needs a CUDA GPU (or an NPU/MLU/MUSA device); this '
+    'machine has none. On the CPU, train without --amp (docs/robustness.md).')
+
+
+def _amp_device_available():
+    from mmengine.device import is_cuda_available, is_mlu_available, is_npu_available
+    try:
+        from mmengine.device import is_musa_available
+    except ImportError:  # older mmengine
+        def is_musa_available():
+            return False
+    return is_cuda_available() or is_npu_available() or is_mlu_available() or \
+        is_musa_available()
+
+
+def _check_amp_device(cfg):
+    wrapper = cfg.get('optim_wrapper') or {}
+    if str(wrapper.get('type', '')).split('.')[-1] == 'AmpOptimWrapper' and \
+            not _amp_device_available():
+        raise ValueError(AMP_NEEDS_DEVICE.replace('--amp', 'optim_wrapper.type=AmpOptimWrapper'))
+
+
+def use_atomic_checkpoints(cfg):
+    """Put ``AtomicCheckpointHook`` in place of every ``CheckpointHook`` of ``cfg`` (with all
+    its arguments), including mmengine's implicit default one."""
+    hooks = cfg.get('default_hooks')
+    if hooks is None:
+        hooks = cfg.default_hooks = ConfigDict()
+    if 'checkpoint' not in hooks:  # mmengine would add CheckpointHook(interval=1)
+        hooks.checkpoint = ConfigDict(type='AtomicCheckpointHook', interval=1)
+    entries = [('default_hooks.checkpoint', hooks.checkpoint)] + [
+        (f'custom_hooks[{i}]', hook) for i, hook in enumerate(cfg.get('custom_hooks') or [])]
+    for where, hook in entries:
+        if not isinstance(hook, dict):
+            continue
+        kind = hook.get('type')
+        name = kind.split('.')[-1] if isinstance(kind, str) else getattr(kind, '__name__', '')
+        if name == 'CheckpointHook':
+            hook.type = 'AtomicCheckpointHook'
+        elif where == 'default_hooks.checkpoint' and name != 'AtomicCheckpointHook' and \
+                not (isinstance(kind, type) and issubclass(kind, AtomicCheckpointHook)):
+            print_log(f'{where} is {kind}, not (Atomic)CheckpointHook: its saves are not made '
+                      'atomic by replk_mm', logger='current', level=30)
+    return cfg
 
 
 def _enable_auto_scale_lr(cfg, config):
@@ -122,12 +192,26 @@ def _enable_auto_scale_lr(cfg, config):
 
 
 def build_runner(cfg):
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    """``ReplkRunner`` (safe, strict checkpoint loading) unless the config names another
+    ``runner_type``."""
+    runner_type = cfg.get('runner_type')
+    if runner_type in (None, 'Runner', 'ReplkRunner'):
+        return ReplkRunner.from_cfg(cfg)
+    runner_cls = RUNNERS.get(runner_type) if isinstance(runner_type, str) else runner_type
+    if not (isinstance(runner_cls, type) and issubclass(runner_cls, ReplkRunner)):
+        print_log(f'runner_type {runner_type} is not a replk_mm.engine.ReplkRunner: checkpoints '
+                  'load as that runner loads them (not strictly, no mmengine safe globals)',
+                  logger='current', level=30)
+        if cfg.get('resume') == 'auto':  # mmengine's own auto-resume spelling
+            cfg.resume, cfg.load_from = True, None
+    return RUNNERS.build(cfg)
 
 
 def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=None,
-                 launcher='none', auto_scale_lr=False):
-    """Runner for training. `resume`: False, True (latest checkpoint in work_dir) or a path."""
+                 launcher='none', auto_scale_lr=False, allow_partial=False):
+    """Runner for training. `resume`: False, True (latest checkpoint in work_dir) or a path.
+    `allow_partial`: let ``load_from`` load a checkpoint that does not fit the model (the
+    config key ``allow_partial_load``); by default that is an error."""
     if launcher not in LAUNCHERS:
         raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
     cfg = load_config(config, cfg_options)
@@ -135,10 +219,15 @@ def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=Non
     _set_work_dir(cfg, config, work_dir)
     if amp:
         _enable_amp(cfg)
+    _check_amp_device(cfg)
+    if allow_partial:
+        cfg[PARTIAL_LOAD_KEY] = True
+    use_atomic_checkpoints(cfg)
     if auto_scale_lr:  # lr x (GPUs x images per GPU) / auto_scale_lr.base_batch_size
         _enable_auto_scale_lr(cfg, config)
     if resume is True or resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # ReplkRunner: the latest checkpoint in work_dir, else the config's load_from
+        cfg.resume = 'auto'
     elif resume:
         if not osp.isfile(resume):
             raise FileNotFoundError(f'checkpoint to resume from {resume} does not exist')
@@ -168,8 +257,11 @@ def _enable_tta(cfg):
 
 
 def test_runner(config, checkpoint, work_dir=None, tta=False, show_dir=None, out=None,
-                cfg_options=None, launcher='none'):
-    """Runner whose `.test()` evaluates `checkpoint` on the config's test set."""
+                cfg_options=None, launcher='none', allow_partial=False):
+    """Runner whose `.test()` evaluates `checkpoint` on the config's test set.
+
+    The checkpoint must fit the model (strict loading; the error lists the keys and the likely
+    cause); `allow_partial=True` loads what fits and warns about the rest."""
     if launcher not in LAUNCHERS:
         raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
     if not (checkpoint.startswith(('http://', 'https://')) or osp.isfile(checkpoint)):
@@ -178,6 +270,8 @@ def test_runner(config, checkpoint, work_dir=None, tta=False, show_dir=None, out
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint
+    if allow_partial:
+        cfg[PARTIAL_LOAD_KEY] = True
     if show_dir:
         _enable_visualization(cfg, show_dir)
     if tta:

@@ -13,3 +13,11 @@ def dataset_not_found(dataset, problem, demo_tool, extra_options=()):
         f'{type(dataset).__name__}: {problem} (data_root={dataset.data_root!r}). Put the dataset '
         'there as the dataset preparation guide of mmseg/mmdet describes, or point the config at '
         f'it with --cfg-options {splits}. Synthetic data in the same layout: {demo_tool}')
+
+
+class LabelSizeError(ValueError):
+    """A segmentation label map does not have the size of its image; names both files."""
+
+
+class MissingImagesError(FileNotFoundError):
+    """Image files an annotation file lists are missing; names them and how to skip the check."""

@@ -8,7 +8,14 @@ A corrupt annotation png makes mmseg 1.2.2 fail with ``cannot identify image fil
 <_io.BytesIO object at 0x...>`` deep inside a data-loader worker: nothing says which of 20k
 files is broken. Here, when the pipeline fails on a sample whose error message does not already
 name its files, the error is re-raised as ``SampleLoadError`` naming the image and annotation
-paths (the original exception is chained). Beyond these two checks the subclasses change
+paths (the original exception is chained).
+
+A label map whose size differs from its image's is an error naming both files
+(``LabelSizeError``), in the training and the test pipeline alike: mmseg would otherwise train
+on labels rescaled or cropped out of line with the image (the geometric transforms resize both to
+the same output size), and at test time fail inside ``IoUMetric`` without naming the file. The
+check runs right after each top-level ``LoadAnnotations`` of the pipeline and compares with the
+image's original size; its cost is a shape comparison. Beyond these checks the subclasses change
 nothing.
 
 Use with ``custom_imports = dict(imports=['replk_mm', 'replk_mm.datasets.seg_checked'])`` and
@@ -19,10 +26,10 @@ import os.path as osp
 from mmseg.datasets import ADE20KDataset, CityscapesDataset
 from mmseg.registry import DATASETS
 
-from .errors import DatasetNotFoundError, dataset_not_found
+from .errors import DatasetNotFoundError, LabelSizeError, dataset_not_found
 
 __all__ = ['CheckedADE20KDataset', 'CheckedCityscapesDataset', 'DatasetNotFoundError',
-           'SampleLoadError']
+           'LabelSizeError', 'SampleLoadError', 'SegMapSizeCheck']
 
 PATH_KEYS = ('img_path', 'seg_map_path')
 
@@ -31,7 +38,33 @@ class SampleLoadError(RuntimeError):
     """A sample could not be loaded; the message names its files."""
 
 
+class SegMapSizeCheck:
+    """Pipeline step after ``LoadAnnotations``: the label map must have its image's size."""
+
+    def __call__(self, results):
+        seg_map = results.get('gt_seg_map')
+        shape = results.get('ori_shape')
+        if seg_map is not None and shape is not None and \
+                tuple(seg_map.shape[:2]) != tuple(shape[:2]):
+            raise LabelSizeError(
+                f"label map {results.get('seg_map_path')} is {seg_map.shape[1]}x"
+                f"{seg_map.shape[0]} (WxH) but its image {results.get('img_path')} is "
+                f'{shape[1]}x{shape[0]}: a label map must have the size of its image (re-export '
+                'the annotation, or fix the file pairing)')
+        return results
+
+    def __repr__(self):
+        return f'{type(self).__name__}()'
+
+
 class NamedLoadErrorsMixin:
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        transforms = self.pipeline.transforms
+        for index in reversed(range(len(transforms))):
+            if type(transforms[index]).__name__.startswith('LoadAnnotations'):
+                transforms.insert(index + 1, SegMapSizeCheck())
 
     def load_data_list(self):
         img_dir = self.data_prefix.get('img_path', '')

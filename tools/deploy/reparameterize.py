@@ -8,9 +8,13 @@ def main(argv=None):
     parser.add_argument('checkpoint', help='trained checkpoint')
     parser.add_argument('out', help='where to save the deploy-form checkpoint')
     parser.add_argument('--deploy-config', help='also write the deploy-form config here')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='convert even if the checkpoint does not fit the model (what fits '
+                             'is loaded, the rest is listed); by default that is an error')
     args = parser.parse_args(argv)
     from replk_mm.apis.deploy import reparameterize_checkpoint
-    return reparameterize_checkpoint(args.config, args.checkpoint, args.out, args.deploy_config)
+    return reparameterize_checkpoint(args.config, args.checkpoint, args.out, args.deploy_config,
+                                     allow_partial=args.allow_partial)
 
 
 if __name__ == '__main__':

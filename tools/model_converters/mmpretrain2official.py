@@ -8,15 +8,14 @@ def main(argv=None):
     parser.add_argument('dst', help='output: official-layout state dict')
     args = parser.parse_args(argv)
     import torch
-    from mmengine.runner.checkpoint import CheckpointLoader
 
-    import replk_mm  # noqa: F401  (checkpoint loader fix)
+    from replk_mm.engine import read_checkpoint  # weights-only, errors that name the file
     from replk_mm.models.checkpoint import (
         convert_mmpretrain_to_official,
         is_mmpretrain_classifier,
         unwrap_state_dict,
     )
-    state = unwrap_state_dict(CheckpointLoader.load_checkpoint(args.src, map_location='cpu'))
+    state = unwrap_state_dict(read_checkpoint(args.src, map_location='cpu'))
     if not is_mmpretrain_classifier(state):
         raise SystemExit(f'{args.src} is not an mmpretrain RepLKNet classifier checkpoint '
                          "(no 'head.fc.weight' and 'backbone.stem.*' keys)")

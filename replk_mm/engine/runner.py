@@ -1,0 +1,169 @@
+"""``ReplkRunner``: mmengine's Runner, loading checkpoints safely and strictly.
+
+What it changes, and only when it loads a checkpoint:
+
+* every checkpoint is read with weights-only unpickling (:func:`read_checkpoint`), and the whole
+  run (weight initialisation, ``load_from``, resume, publishing) happens inside
+  :func:`allow_mmengine_checkpoints`, so mmengine's own checkpoints load without full pickle;
+* ``load_from`` and ``tools/test.py``'s checkpoint load **strictly**: a checkpoint that does not
+  fit is an error listing the missing / unexpected / mis-shaped keys and the likely cause.
+  ``allow_partial_load = True`` in the config (``--allow-partial`` on the tools) loads what
+  fits and warns about the rest;
+* ``--resume`` from a checkpoint without training state (weights only, deploy form) says so and
+  points to ``load_from`` / ``init_cfg``; with nothing to resume it says that plainly, and a
+  ``last_checkpoint`` naming a missing file is an error.
+
+``replk_mm.apis.train_runner`` / ``test_runner`` build it for every config without a
+``runner_type``.
+"""
+import os.path as osp
+import re
+from collections import OrderedDict
+
+from mmengine.device import get_device
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from ..models import checkpoint as model_checkpoint  # a module: replk_mm.models imports us
+from .safe_load import allow_mmengine_checkpoints, read_checkpoint
+
+PARTIAL_LOAD_KEY = 'allow_partial_load'
+PARTIAL_LOAD_HINT = (f'To load only what fits, pass --allow-partial (tools/train.py, '
+                     f'tools/test.py) or set {PARTIAL_LOAD_KEY} = True in the config.')
+
+
+class ResumeError(ValueError):
+    """``--resume`` cannot continue from the given checkpoint; the message says what to do."""
+
+
+def check_training_state(checkpoint, filename):
+    """Raise ResumeError unless ``checkpoint`` holds what mmengine's resume reads."""
+    meta = checkpoint.get('meta')
+    missing = [key for key in ('meta', 'message_hub') if key not in checkpoint]
+    if isinstance(meta, dict):
+        missing += [f'meta.{key}' for key in ('epoch', 'iter') if key not in meta]
+    if not missing:
+        return
+    kind = ('a deploy-form checkpoint (tools/deploy/reparameterize.py)'
+            if isinstance(meta, dict) and meta.get('replk_mm_deploy') else
+            'a weights-only checkpoint')
+    raise ResumeError(
+        f'{filename} holds no training state (no {", ".join(missing)}): it is {kind}. '
+        '--resume continues a run from a checkpoint tools/train.py wrote. To start a new run '
+        f'from these weights use --cfg-options load_from={filename} (the whole model) or '
+        "model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH "
+        '(the backbone).')
+
+
+@RUNNERS.register_module()
+class ReplkRunner(Runner):
+    """mmengine's ``Runner`` with safe, strict checkpoint loading (see the module docstring).
+
+    Takes ``Runner``'s arguments; reads ``allow_partial_load`` from ``cfg``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._preloaded = {}  # resume() reads a checkpoint once; load_checkpoint() reuses it
+
+    @property
+    def allow_partial_load(self):
+        return bool(self.cfg.get(PARTIAL_LOAD_KEY, False))
+
+    def train(self):
+        with allow_mmengine_checkpoints():
+            return super().train()
+
+    def val(self):
+        with allow_mmengine_checkpoints():
+            return super().val()
+
+    def test(self):
+        with allow_mmengine_checkpoints():
+            return super().test()
+
+    def load_or_resume(self):
+        """As mmengine's, except for auto-resume (``resume='auto'``, or True without a
+        ``load_from``): the latest checkpoint in ``work_dir`` if there is one, else
+        ``load_from`` if set, each said plainly in the log."""
+        auto = self._resume == 'auto' or (self._resume and self._load_from is None)
+        if self._has_loaded or not auto:
+            return super().load_or_resume()
+        latest = self._latest_checkpoint()
+        if latest is not None:
+            self.logger.info(f'--resume: resuming from {latest}, the latest checkpoint in '
+                             f'{self.work_dir}')
+            self.resume(latest)
+        elif self._load_from is not None:
+            self.logger.info(f'--resume: nothing to resume in {self.work_dir} (no '
+                             f'last_checkpoint file): loading load_from {self._load_from}, '
+                             'training starts from iteration 0.')
+            self.load_checkpoint(self._load_from)
+        else:
+            self.logger.info(f'--resume: nothing to resume in {self.work_dir} (no '
+                             'last_checkpoint file): training starts from iteration 0.')
+        return None
+
+    def _latest_checkpoint(self):
+        record = osp.join(self.work_dir, 'last_checkpoint')
+        if not osp.isfile(record):
+            return None
+        with open(record) as f:
+            latest = f.read().strip()
+        if not latest:
+            return None
+        if '://' not in latest and not osp.isfile(latest):
+            raise ResumeError(
+                f'{record} names {latest}, which does not exist (removed, or written by a '
+                'run that was killed while saving?). Pass --resume CHECKPOINT with a checkpoint '
+                'of this run, or remove last_checkpoint to start from iteration 0.')
+        return latest
+
+    def resume(self, filename, resume_optimizer=True, resume_param_scheduler=True,
+               map_location='default'):
+        location = get_device() if map_location == 'default' else map_location
+        checkpoint = read_checkpoint(filename, map_location=location)
+        check_training_state(checkpoint, filename)
+        self._preloaded[filename] = checkpoint
+        try:
+            with allow_mmengine_checkpoints():
+                return super().resume(filename, resume_optimizer=resume_optimizer,
+                                      resume_param_scheduler=resume_param_scheduler,
+                                      map_location=location)
+        finally:
+            self._preloaded.pop(filename, None)
+
+    def load_checkpoint(self, filename, map_location='cpu', strict=None,
+                        revise_keys=((r'^module\.', ''), )):
+        """Load ``filename`` into the model; strict unless ``allow_partial_load`` (or
+        ``strict=False`` from a caller) says otherwise. Returns the checkpoint."""
+        checkpoint = self._preloaded.pop(filename, None)
+        if checkpoint is None:
+            checkpoint = read_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):  # as mmengine does
+            model = model.module
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        if not isinstance(state_dict, dict):
+            raise model_checkpoint.CheckpointMismatchError(
+                f"{filename}: 'state_dict' is a {type(state_dict).__name__}, expected a dict")
+        state_dict = _revise_keys(state_dict, revise_keys)
+        if strict is None:
+            strict = not self.allow_partial_load
+        model_checkpoint.load_model_state_dict(model, state_dict, strict=strict,
+                                               source=filename, partial_hint=PARTIAL_LOAD_HINT)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+
+def _revise_keys(state_dict, revise_keys):
+    metadata = getattr(state_dict, '_metadata', None)
+    for pattern, replacement in revise_keys:
+        state_dict = OrderedDict((re.sub(pattern, replacement, k), v)
+                                 for k, v in state_dict.items())
+    if metadata is not None:
+        state_dict._metadata = metadata
+    return state_dict

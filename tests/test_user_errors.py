@@ -1,0 +1,106 @@
+"""The first mistakes users make get a message that names the problem and what to write:
+config syntax errors name their file (a base file too), malformed --cfg-options, hook name and
+type typos, unknown top-level keys, overrides of config variables that cannot take effect,
+--resume with nothing to resume, --amp on a machine without a GPU."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from robustness_helpers import write_ade20k, write_tiny_seg_config
+
+from replk_mm import apis
+from replk_mm.engine import ResumeError
+from replk_mm.engine.config_checks import ConfigError
+
+
+@pytest.fixture(scope='module')
+def config(tmp_path_factory):
+    base = tmp_path_factory.mktemp('user_errors')
+    write_ade20k(str(base / 'data'), num_train=2, num_val=1)
+    return write_tiny_seg_config(str(base / 'tiny.py'), str(base / 'data'), iters=4)
+
+
+def test_syntax_error_in_a_base_file_names_that_file(tmp_path):
+    (tmp_path / 'base.py').write_text("default_scope = 'mmseg'\nmodel = dict(type='X',\n"
+                                      "optim = dict(lr=0.1)\n")
+    (tmp_path / 'child.py').write_text("_base_ = './base.py'\nwork_dir = 'w'\n")
+    with pytest.raises(SyntaxError) as info:
+        apis.load_config(str(tmp_path / 'child.py'))
+    assert str(tmp_path / 'base.py') in str(info.value)
+    assert info.value.filename == str(tmp_path / 'base.py') and info.value.lineno == 2
+    (tmp_path / 'own.py').write_text("default_scope = 'mmseg'\nx = [1, 2\n")
+    with pytest.raises(SyntaxError, match=r'syntax error in config file .*own\.py, line 2'):
+        apis.load_config(str(tmp_path / 'own.py'))
+
+
+def test_cfg_options_without_equals_says_how_to_write_it(config, capsys):
+    import tools.train
+    with pytest.raises(SystemExit):
+        tools.train.main([config, '--cfg-options', 'train_cfg.max_iters'])
+    err = capsys.readouterr().err
+    assert "'train_cfg.max_iters' is not KEY=VALUE" in err and 'train_cfg.max_iters=100' in err
+
+
+def test_hook_name_and_type_typos(config, tmp_path):
+    with pytest.raises(ConfigError, match=r'default_hooks\.checkpiont has no type .*did you '
+                                          r'mean default_hooks\.checkpoint\?'):
+        apis.load_config(config, {'default_hooks.checkpiont.interval': 5})
+    typo = tmp_path / 'typo.py'
+    typo.write_text(f"_base_ = {config!r}\ncustom_hooks = [dict(type='EMAHok')]\n")
+    with pytest.raises(ConfigError, match=r"custom_hooks\[0\]: hook type 'EMAHok' is not "
+                                          r"registered .*did you mean 'EMAHook'\?"):
+        apis.load_config(str(typo))
+
+
+def test_unknown_top_level_key_gets_a_suggestion(config):
+    with pytest.raises(ConfigError, match=r"trian_cfg.max_iters: the config has no top-level "
+                                          r"key 'trian_cfg'; did you mean 'train_cfg'\?"):
+        apis.load_config(config, {'trian_cfg.max_iters': 2})
+    # keys the Runner reads are fine even when the config does not set them
+    assert apis.load_config(config, {'load_from': 'x.pth'}).load_from == 'x.pth'
+
+
+def test_overriding_a_config_variable_is_an_error_naming_the_keys_to_set(config):
+    with pytest.raises(ConfigError) as info:
+        apis.load_config(config, {'max_iters': 2})
+    message = str(info.value)
+    assert "'max_iters' is a config variable" in message and 'changes nothing' in message
+    assert 'Set instead: --cfg-options train_cfg.max_iters=2' in message
+    assert 'param_scheduler.1.end' in message  # same value: named as possibly derived
+    with pytest.raises(ConfigError,
+                       match=r'train_dataloader\.dataset\.pipeline\.2\.crop_size=\[32,32\]'):
+        apis.load_config(config, {'train_pipeline.2.crop_size': [32, 32]})
+    # the keys it names do take effect
+    cfg = apis.load_config(config, {'train_cfg.max_iters': 2, 'param_scheduler.1.end': 2})
+    assert cfg.train_cfg.max_iters == 2 and cfg.param_scheduler[1].end == 2
+
+
+def _log(work_dir):
+    return ''.join(open(p).read() for p in glob.glob(osp.join(work_dir, '*', '*.log')))
+
+
+def test_resume_with_nothing_to_resume_says_so(config, tmp_path):
+    work_dir = str(tmp_path / 'empty')
+    runner = apis.train_runner(config, work_dir=work_dir, resume=True)
+    runner.load_or_resume()
+    log = _log(work_dir)
+    assert f'--resume: nothing to resume in {work_dir} (no last_checkpoint file): training ' \
+           'starts from iteration 0.' in log
+    assert 'Auto resumed from the latest checkpoint None' not in log
+    # a last_checkpoint that names a removed file is an error, not a fresh start
+    with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(work_dir, 'iter_8.pth'))
+    runner = apis.train_runner(config, work_dir=work_dir, resume=True)
+    with pytest.raises(ResumeError, match=r'last_checkpoint names .*iter_8\.pth, which does not '
+                                          r'exist.*--resume CHECKPOINT'):
+        runner.load_or_resume()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message on a CPU-only machine')
+def test_amp_on_a_cpu_says_what_it_needs(config, tmp_path):
+    with pytest.raises(ValueError, match='--amp .*needs a CUDA GPU.*train without --amp'):
+        apis.train_runner(config, work_dir=str(tmp_path / 'amp'), amp=True)
+    with pytest.raises(ValueError, match='AmpOptimWrapper.*needs a CUDA GPU'):
+        apis.train_runner(config, work_dir=str(tmp_path / 'amp'),
+                          cfg_options={'optim_wrapper.type': 'AmpOptimWrapper'})
