@@ -1,5 +1,6 @@
 """Re-parameterize a trained downstream checkpoint into the deploy form."""
 import copy
+import inspect
 
 import torch
 from mmengine.logging import print_log
@@ -11,11 +12,20 @@ from ..models.checkpoint import load_model_state_dict
 from .runner import load_config
 
 
+def _deploy_capable(type_name):
+    """Whether a config ``type`` names a replk_mm backbone with a deploy form."""
+    from ..models import backbones
+    name = str(type_name).split('.')[-1]
+    cls = getattr(backbones, name, None) if name in backbones.__all__ else None
+    return cls is not None and 'small_kernel_merged' in inspect.signature(cls).parameters
+
+
 def _set_small_kernel_merged(node):
-    """Mark every RepLKNet backbone config as deploy form; returns how many were found."""
+    """Mark every re-parameterizable backbone config (RepLKNet, LKConvNeXt, ...) as deploy
+    form; returns how many were found."""
     found = 0
     if isinstance(node, dict):
-        if str(node.get('type', '')).split('.')[-1] == 'RepLKNet':
+        if _deploy_capable(node.get('type', '')):
             node['small_kernel_merged'] = True
             node.pop('init_cfg', None)  # the deploy checkpoint carries the weights
             found += 1
@@ -60,7 +70,7 @@ def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None, allow
     if deploy_config:
         deploy_cfg = copy.deepcopy(cfg)
         if not _set_small_kernel_merged(deploy_cfg.model):
-            raise ValueError(f'{config} has no RepLKNet backbone')
+            raise ValueError(f'{config} has no re-parameterizable replk_mm backbone')
         deploy_cfg.dump(deploy_config)
         print_log(f'deploy config written to {deploy_config}', logger='current')
     return merged

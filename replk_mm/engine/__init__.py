@@ -2,8 +2,9 @@
 
 Importing it changes nothing about how other code loads checkpoints (no global safe globals,
 no loader re-registration); it registers ``AtomicCheckpointHook`` in mmengine's ``HOOKS`` and
-``ReplkRunner`` in ``RUNNERS``.
+``ReplkRunner`` in ``RUNNERS`` and the RepLKNet layer-decay optimizer constructor.
 """
+from . import optimizers  # noqa: F401  (registers RepLKNetLayerDecayOptimWrapperConstructor)
 from .hooks import AtomicCheckpointHook
 from .runner import ReplkRunner, ResumeError
 from .safe_load import (
