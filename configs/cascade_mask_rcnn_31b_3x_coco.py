@@ -1,14 +1,10 @@
 # RepLKNet-31B (ImageNet-1K pretrained) + Cascade Mask R-CNN, 3x schedule, COCO.
-# Paper / official release: box AP 52.2, mask AP 45.2, 137M params.
-# Global batch 32 assumed (1 image/GPU): see configs/_base_/schedules/det_adamw_3x.py.
+# Paper results and weights: configs/metafile_det.yml (cascade_mask_rcnn_31b_3x_coco)
 #
-# Released detector (official mmdet 2.x checkpoint, loads unchanged):
-#   RepLKNet-31B_ImageNet-1K_CascMaskRCNN_COCO.pth
-#   https://drive.google.com/file/d/1XqWSkQZSLMIhyaQvaIhGbuFhdDoRJQ4Z/view?usp=sharing
-#   bash tools/dist_test.sh CONFIG checkpoints/RepLKNet-31B_ImageNet-1K_CascMaskRCNN_COCO.pth 8
-# ImageNet-1K backbone for training (official layout), expected under checkpoints/:
-#   RepLKNet-31B_ImageNet-1K_224.pth
-#   https://drive.google.com/file/d/1azQUiCxK9feYVkkrPqwVPBtNsTzDrX7S/view?usp=sharing
+# Global batch 32 assumed (1 image/GPU; the release does not record the GPU count): see
+# configs/_base_/schedules/det_adamw_3x.py. With another global batch add `--auto-scale-lr`.
+# The released detectors (official mmdet 2.x checkpoints) load unchanged:
+#   bash tools/dist_test.sh CONFIG RELEASED_CHECKPOINT.pth 8
 _base_ = [
     './_base_/models/cascade_mask_rcnn_replknet_fpn.py',
     './_base_/datasets/det_coco_instance_ms_crop.py',
@@ -16,9 +12,9 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 
+# ImageNet-1K backbone (official layout) for training: download it into checkpoints/ (link in
+# the metafile) or override model.backbone.init_cfg.checkpoint.
 pretrained = 'checkpoints/RepLKNet-31B_ImageNet-1K_224.pth'
-released_checkpoint = 'checkpoints/RepLKNet-31B_ImageNet-1K_CascMaskRCNN_COCO.pth'
-paper_results = dict(box_ap=52.2, mask_ap=45.2, params_m=137)
 
 model = dict(
     backbone=dict(

@@ -1,22 +1,13 @@
 # RepLKNet-XL (MegData-73M pretrained) + Cascade Mask R-CNN, 3x schedule, COCO.
-# Paper / official release: box AP 55.5, mask AP 48.0, 392M params.
+# Paper results and weights: configs/metafile_det.yml (cascade_mask_rcnn_xl_megdata73m_3x_coco)
 # 4 images/GPU; global batch 32 assumed (8 GPUs): see configs/_base_/schedules/det_adamw_3x.py.
 #
 # XL differs from 31B/31L: kernels 27-27-27-13 without small kernels, dw_ratio 1.5, a BN on
 # every output stage (norm_intermediate_features) and mean = std = 127.5 (its pretraining's
 # normalisation; a different one ruins the pretrained features).
-#
-# Released detector (official mmdet 2.x checkpoint, loads unchanged):
-#   RepLKNet-XL_MegData73M_CascMaskRCNN_COCO.pth
-#   https://drive.google.com/file/d/1i0TqfwQJQUVHWdB5oyDgxlUUqzPZmIVr/view?usp=sharing
-# MegData-73M backbone for training (official layout), expected under checkpoints/:
-#   RepLKNet-XL_MegData73M_pretrain.pth
-#   https://drive.google.com/file/d/1CBHAEUlCzoHfiAQmMIjZhDMAIyHUmAAj/view?usp=sharing
 _base_ = './cascade_mask_rcnn_31b_3x_coco.py'
 
-pretrained = 'checkpoints/RepLKNet-XL_MegData73M_pretrain.pth'
-released_checkpoint = 'checkpoints/RepLKNet-XL_MegData73M_CascMaskRCNN_COCO.pth'
-paper_results = dict(box_ap=55.5, mask_ap=48.0, params_m=392)
+pretrained = 'checkpoints/RepLKNet-XL_MegData73M_pretrain.pth'  # link in the metafile
 
 model = dict(
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),

@@ -1,14 +1,12 @@
 # RepLKNet-31B (ImageNet-1K) + UperNet, ADE20K, 512x512 crops.
-#   paper (Table 8): mIoU 49.9 single-scale / 50.6 multi-scale, 112M params
-#   released model:  RepLKNet-31B_ImageNet-1K_UperNet_ADE20K.pth
-#     https://drive.google.com/file/d/1ZV1CP1KzeSdH6_wKw4ytVe9BlCGHf89s/view?usp=sharing
-#   official config: RepLKNet-31B_1Kpretrain_upernet_160k_ade20k_512.py
-# Global batch 128 (64 GPUs x 2 images) for 40k iterations. On 8 GPUs x 2 images (batch 16)
-# the same number of images takes 320k iterations (warm-up 3.2k), see docs/segmentation.md:
+# Paper results and weights: configs/metafile_seg.yml (upernet_31b_ade20k)
+#
+# Global batch 128 (64 GPUs x 2 images) for 40k iterations, warm-up 400. On G GPUs x 2 images
+# multiply both by 64 / G to see the same number of images (docs/segmentation.md), e.g. 8 GPUs:
 #   bash tools/dist_train.sh configs/upernet_31b_ade20k.py 8 --cfg-options \
-#     train_cfg.max_iters=320000 param_scheduler.0.end=3200 \
-#     param_scheduler.1.begin=3200 param_scheduler.1.end=320000
-# Test: `bash tools/dist_test.sh configs/upernet_31b_ade20k.py CKPT 8` (ss), add `--tta` (ms).
+#     train_cfg.max_iters=320000 param_scheduler.0.warmup_iters=3200
+# Test: `bash tools/dist_test.sh configs/upernet_31b_ade20k.py CKPT 8` (single scale); add
+# `--tta` for the multi-scale test of mmseg 0.x's `--aug-test` (see tta_pipeline below).
 _base_ = [
     './_base_/models/upernet_replknet.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -16,10 +14,9 @@ _base_ = [
     './_base_/schedules/seg_adamw_poly_40k.py',
 ]
 
-# The authors' ImageNet-1K RepLKNet-31B (224x224) weights; download them into checkpoints/ or
-# override with `--cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL`.
-# Pre-trained backbone (official release):
-#   https://drive.google.com/file/d/1azQUiCxK9feYVkkrPqwVPBtNsTzDrX7S/view?usp=sharing
+# The authors' ImageNet-1K RepLKNet-31B (224x224) weights: download them into checkpoints/
+# (link in the metafile) or override with
+# `--cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL`.
 pretrained = 'checkpoints/RepLKNet-31B_ImageNet-1K_224.pth'
 crop_size = (512, 512)
 
@@ -37,5 +34,25 @@ model = dict(
 train_dataloader = dict(batch_size=2, dataset=dict(type='CheckedADE20KDataset'))  # per GPU
 val_dataloader = dict(batch_size=1, dataset=dict(type='CheckedADE20KDataset'))
 test_dataloader = val_dataloader
+
+# `--tta`: what mmseg 0.x's `tools/test.py --aug-test` did: the test scale (2048, 512) times
+# 0.5 ... 1.75, each image also flipped, softmax scores averaged. (mmseg 1.x's own
+# tta_pipeline multiplies the original image size by these ratios instead: for an image whose
+# short side is not 512 even its ratio 1.0 is not the single-scale test size.)
+test_scale = (2048, 512)
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
+                  keep_ratio=True) for r in img_ratios],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='LoadAnnotations', reduce_zero_label=True)],
+            [dict(type='PackSegInputs')],
+        ]),
+]
 
 auto_scale_lr = dict(base_batch_size=128)

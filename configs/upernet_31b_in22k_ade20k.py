@@ -1,18 +1,15 @@
 # RepLKNet-31B (ImageNet-22K) + UperNet, ADE20K, 640x640 crops.
-#   paper (Table 8): mIoU 51.5 single-scale / 52.3 multi-scale, 112M params
-#   released model:  RepLKNet-31B_ImageNet-22K_UperNet_ADE20K.pth
-#     https://drive.google.com/file/d/1W2W4nD2HzTsG_yP9ppLYAqMo3T3JHBNW/view?usp=sharing
-#   official config: RepLKNet-31B_22Kpretrain_upernet_160k_ade20k_640.py
-# Global batch 128 (64 GPUs x 2 images) for 40k iterations; on G GPUs x 2 images use
-# max_iters = 40000 * 64 / G and warm-up 400 * 64 / G (docs/segmentation.md).
+# Paper results and weights: configs/metafile_seg.yml (upernet_31b_in22k_ade20k)
+#
+# Global batch 128 (64 GPUs x 2 images) for 40k iterations, warm-up 400; on G GPUs x 2 images
+# multiply both by 64 / G (docs/segmentation.md), e.g. 8 GPUs: `--cfg-options
+# train_cfg.max_iters=320000 param_scheduler.0.warmup_iters=3200`.
 # As in the official run, images are rescaled around 2048x512 (not 2560x640) and the 640
 # crops are taken from them; testing slides a 640 window with stride 426 over the image
 # resized to short side 512.
 _base_ = './upernet_31b_ade20k.py'
 
-# Pre-trained backbone (official release):
-#   https://drive.google.com/file/d/1PYJiMszZYNrkZOeYwjccvxX8UHMALB7z/view?usp=sharing
-pretrained = 'checkpoints/RepLKNet-31B_ImageNet-22K_224.pth'
+pretrained = 'checkpoints/RepLKNet-31B_ImageNet-22K_224.pth'  # link in the metafile
 crop_size = (640, 640)
 
 model = dict(

@@ -1,15 +1,12 @@
 # RepLKNet-31L (ImageNet-22K) + UperNet, ADE20K, 640x640 crops.
-#   paper (Table 8): mIoU 52.4 single-scale / 52.7 multi-scale, 207M params
-#   released model:  RepLKNet-31L_ImageNet-22K_UperNet_ADE20K.pth
-#     https://drive.google.com/file/d/1nrZ723LC3QYjcVHJm8jpOOcecfWMsjxL/view?usp=sharing
-#   official config: RepLKNet-31L_22Kpretrain_upernet_160k_ade20k_640.py
+# Paper results and weights: configs/metafile_seg.yml (upernet_31l_in22k_ade20k)
+#
 # Global batch 64 (64 GPUs x 1 image) for 80k iterations, warm-up 800; on G GPUs x 1 image
-# use max_iters = 80000 * 64 / G and warm-up 800 * 64 / G (docs/segmentation.md).
+# multiply both by 64 / G (docs/segmentation.md), e.g. 8 GPUs: `--cfg-options
+# train_cfg.max_iters=640000 param_scheduler.0.warmup_iters=6400`.
 _base_ = './upernet_31b_in22k_ade20k.py'
 
-# Pre-trained backbone (official release):
-#   https://drive.google.com/file/d/16jcPsPwo5rko7ojWS9k_W-svHX-iFknY/view?usp=sharing
-pretrained = 'checkpoints/RepLKNet-31L_ImageNet-22K.pth'
+pretrained = 'checkpoints/RepLKNet-31L_ImageNet-22K.pth'  # link in the metafile
 max_iters = 80000
 warmup_iters = 800
 
@@ -21,8 +18,7 @@ model = dict(
 train_dataloader = dict(batch_size=1)  # per GPU
 train_cfg = dict(max_iters=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=warmup_iters,
-         end=max_iters),
+    dict(type='WarmupPolyLR', power=1.0, eta_min=0.0, warmup='linear',
+         warmup_iters=warmup_iters, warmup_ratio=1e-6, by_epoch=False),
 ]
 auto_scale_lr = dict(base_batch_size=64)

@@ -1,9 +1,11 @@
 # RepLKNet-31B + UperNet with an FCN auxiliary head on stage 3: the official RepLKNet
 # segmentation model (DingXiaoH/RepLKNet-pytorch, segmentation/configs/RepLKNet_upernet.py).
 # Configs override the backbone arch, drop path, pretrained checkpoint and num_classes.
-# replk_mm.datasets.seg_checked: mmseg's datasets with loading errors that name the file.
+# replk_mm.datasets.seg_checked: mmseg's datasets with loading errors that name the file;
+# replk_mm.engine.schedulers: WarmupPolyLR, mmcv 1.x's poly + warm-up schedule.
 custom_imports = dict(
-    imports=['replk_mm', 'replk_mm.datasets.seg_checked'], allow_failed_imports=False)
+    imports=['replk_mm', 'replk_mm.datasets.seg_checked', 'replk_mm.engine.schedulers'],
+    allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # tools/train.py makes it BN on CPU
 data_preprocessor = dict(

@@ -9,8 +9,11 @@ _base_ = 'mmdet::_base_/schedules/schedule_1x.py'
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)
+# The official warm-up is mmcv 1.x's `warmup='linear', warmup_iters=500, warmup_ratio=0.001`:
+# factor 0.001 + 0.999 * i / 500 before iteration i, 1 from i = 500 on. mmengine's LinearLR
+# reaches its end factor at step `end - 1`, so end=501 gives exactly that 500-step ramp.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=501),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33],
          gamma=0.1),
 ]

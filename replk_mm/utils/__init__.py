@@ -1,0 +1,1 @@
+"""Small helpers that need no OpenMMLab package (metafile reading)."""

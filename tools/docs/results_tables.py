@@ -1,0 +1,172 @@
+"""Write the results tables of the docs from the metafiles (model-index.yml) and the measured
+FLOPs (docs/flops.json, written by `tools/analysis/get_flops.py --all --json docs/flops.json`).
+
+Each table sits between two markers in its page and is replaced as a whole; the rest of the
+page is left alone:
+
+    <!-- BEGIN GENERATED TABLE NAME (tools/docs/results_tables.py) -->
+    ...
+    <!-- END GENERATED TABLE NAME -->
+
+    python tools/docs/results_tables.py            # rewrite the tables
+    python tools/docs/results_tables.py --check    # exit 1 and name the stale tables
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from replk_mm.utils.metafile import load_model_index, parse_hw
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MODEL_INDEX = osp.join(REPO, 'model-index.yml')
+FLOPS_JSON = osp.join(REPO, 'docs', 'flops.json')
+BEGIN = '<!-- BEGIN GENERATED TABLE {} (tools/docs/results_tables.py) -->'
+END = '<!-- END GENERATED TABLE {} -->'
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # the marker name
+    doc: str  # page, relative to the repository
+    render: Callable  # (index, measured) -> markdown lines
+
+
+def _num(value, fmt='{}'):
+    return '-' if value is None else fmt.format(value)
+
+
+def _link_config(entry, doc):
+    path = osp.relpath(osp.join(REPO, entry.config), osp.dirname(osp.join(REPO, doc)))
+    return f'[{osp.basename(entry.config)}]({path})'
+
+
+def _weights(entry):
+    if not entry.weights:
+        return '-'
+    return f'[`{entry.weights_file or "download"}`]({entry.weights})'
+
+
+def _of(index, metafile):
+    return [m for m in index if osp.relpath(m.metafile, REPO) == metafile]
+
+
+def _seg_rows(index, measured, doc='docs/segmentation.md'):
+    lines = ['| config | backbone | pretrain | dataset | crop | test | paper mIoU ss / ms | '
+             'paper params | paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for m in _of(index, 'configs/metafile_seg.yml'):
+        meta = m.metadata
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{m.results[0].dataset} | {meta["Crop Size"]} | {meta["Test Mode"]} | '
+            f'{m.metric("mIoU")} / {m.metric("mIoU(ms)")} | {meta["Parameters (M)"]}M | '
+            f'{_num(meta.get("FLOPs (G)"), "{}G")} | {_weights(m)} |')
+    return lines
+
+
+def _det_rows(index, measured, doc='docs/detection.md'):
+    lines = ['| config | method | backbone | pretrain | paper AP box / mask | paper params | '
+             'paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|---|']
+    for m in _of(index, 'configs/metafile_det.yml'):
+        meta = m.metadata
+        mask = m.metric('mask AP') if m.has_metric('mask AP') else '-'
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Method"]} {meta["Epochs"] // 12}x | '
+            f'{meta["Backbone"]} | {meta["Pretrain"]} | {m.metric("box AP")} / {mask} | '
+            f'{meta["Parameters (M)"]}M | {_num(meta.get("FLOPs (G)"), "{}G")} | '
+            f'{_weights(m)} |')
+    return lines
+
+
+def _flops_rows(index, measured, doc='docs/flops.md'):
+    lines = ['| config | input (HxW) | params built / paper (M) | FLOPs counted / paper (G) | '
+             'FLOPs difference | counted |',
+             '|---|---|---|---|---|---|']
+    for m in index:
+        meta = m.metadata
+        paper_flops = meta.get('FLOPs (G)')
+        shape = meta.get('FLOPs Input (HxW)')
+        got = measured.get(m.config)
+        if got is None and paper_flops is None:
+            continue  # nothing to compare
+        if got is None:
+            lines.append(f'| {_link_config(m, doc)} | {_num(shape)} | - / '
+                         f'{_num(meta.get("Parameters (M)"))} | not measured / '
+                         f'{_num(paper_flops)} | - | - |')
+            continue
+        h, w = got['input_shape']
+        flops = got['flops'] / 1e9
+        same_input = shape is None or parse_hw(shape) == (h, w)
+        diff = f'{100 * (flops / paper_flops - 1):+.1f}%' if paper_flops and same_input \
+            else '-'
+        lines.append(
+            f'| {_link_config(m, doc)} | {h}x{w} | {got["params"] / 1e6:.4g} / '
+            f'{_num(meta.get("Parameters (M)"))} | {flops:.4g} / {_num(paper_flops)} | {diff} | '
+            f'{got["counted"]} |')
+    return lines
+
+
+TABLES = (
+    Table('seg-results', 'docs/segmentation.md', _seg_rows),
+    Table('det-results', 'docs/detection.md', _det_rows),
+    Table('flops', 'docs/flops.md', _flops_rows),
+)
+
+
+def load_measured(path=FLOPS_JSON):
+    """config (as in the metafiles) -> the get_flops.py result counted at the default size."""
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        results = json.load(f)['results']
+    return {r['config']: r for r in results if r.get('config') and not r.get('deploy')}
+
+
+def render(text, table, lines, doc):
+    begin, end = BEGIN.format(table.name), END.format(table.name)
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f'{doc} must contain the markers\n{begin}\n{end}\nonce each, in this '
+                         'order, where the table goes')
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return head + begin + '\n' + '\n'.join(lines) + '\n' + end + tail
+
+
+def update(check=False, index_path=MODEL_INDEX, measured_path=FLOPS_JSON, repo=REPO):
+    """Rewrite (or with ``check`` only compare) every table; returns the stale pages."""
+    index = load_model_index(index_path)
+    measured = load_measured(measured_path)
+    stale = []
+    for table in TABLES:
+        path = osp.join(repo, table.doc)
+        with open(path) as f:
+            text = f.read()
+        new = render(text, table, table.render(index, measured), table.doc)
+        if new != text:
+            stale.append(f'{table.doc} ({table.name})')
+            if not check:
+                with open(path, 'w') as f:
+                    f.write(new)
+    return stale
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--check', action='store_true',
+                        help='change nothing; exit 1 if a table differs from the metafiles')
+    args = parser.parse_args(argv)
+    stale = update(check=args.check)
+    if args.check and stale:
+        print('out of date (run `python tools/docs/results_tables.py`): ' + ', '.join(stale))
+        return 1
+    print(('rewrote: ' + ', '.join(stale)) if stale else 'all tables up to date')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
