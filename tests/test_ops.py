@@ -2,8 +2,9 @@
 import json
 import logging
 import os
+import subprocess
 import sys
-import types
+import textwrap
 import warnings
 
 import pytest
@@ -11,39 +12,42 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-try:
-    import replk_mm  # noqa: F401
-except ImportError:  # the OpenMMLab stack is not installed: the ops need only torch
-    _stub = types.ModuleType('replk_mm')
-    _stub.__path__ = [os.path.join(os.path.dirname(os.path.dirname(__file__)), 'replk_mm')]
-    sys.modules['replk_mm'] = _stub
-
-from replk_mm.ops import (  # noqa: E402
+from replk_mm.ops import (
     DepthwiseConv2d,
+    _log,
     build_dw_conv,
     clear_dispatch_cache,
+    config,
+    cost_model,
     depthwise_conv2d,
-    dispatch,  # noqa: E402
+    dispatch,
     dispatch_cache_info,
     get_default_backend,
+    keys,
     set_default_backend,
+    timing,
 )
-from replk_mm.ops.backends import BACKENDS, fft  # noqa: E402
-from replk_mm.ops.geometry import crop_geometry  # noqa: E402
+from replk_mm.ops.backends import BACKENDS, auto_candidates, fft
+from replk_mm.ops.devices import device_class
+from replk_mm.ops.function import NATIVE_PLAN
+from replk_mm.ops.geometry import crop_geometry
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_BACKENDS = ['native', 'padded', 'fft', 'auto']
 
 
 @pytest.fixture(autouse=True)
 def _isolated_dispatch(monkeypatch):
     """No disk cache, no environment override, a fresh decision cache per test."""
-    for var in (dispatch.ENV_BACKEND, dispatch.ENV_CACHE, dispatch.ENV_AUTOTUNE,
-                dispatch.ENV_TUNE_LIMIT, 'TRITON_INTERPRET'):
+    for var in (config.ENV_BACKEND, config.ENV_CACHE, config.ENV_AUTOTUNE,
+                config.ENV_TUNE_LIMIT, config.ENV_COSTS, 'TRITON_INTERPRET'):
         monkeypatch.delenv(var, raising=False)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     clear_dispatch_cache()
     with set_default_backend(None):
         yield
     clear_dispatch_cache()
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def _cases():
@@ -124,7 +128,7 @@ def test_gradcheck(backend, k, size):
         lambda x, w, b: depthwise_conv2d(x, w, b, 1, k // 2, backend=backend), (x, weight, b))
 
 
-@pytest.mark.parametrize('name', ['native', 'padded', 'fft', 'cl'])
+@pytest.mark.parametrize('name', ['native', 'padded', 'fft', 'native_nhwc'])
 def test_phase_functions(name):
     """Each backend's phases on their own, including the forward-only channels_last one."""
     from replk_mm.ops.geometry import Geometry
@@ -247,7 +251,7 @@ def test_backend_precedence(monkeypatch):
     x, weight, _ = _inputs(7, 1, 2, 9, 9, False, False)
     calls = {name: _spy(monkeypatch, name) for name in ('padded', 'fft')}
     assert get_default_backend() == 'auto'
-    monkeypatch.setenv(dispatch.ENV_BACKEND, 'fft')
+    monkeypatch.setenv(config.ENV_BACKEND, 'fft')
     assert get_default_backend() == 'fft'
     depthwise_conv2d(x, weight, padding=3)
     assert calls['fft'] and not calls['padded']
@@ -258,7 +262,7 @@ def test_backend_precedence(monkeypatch):
         build_dw_conv(2, 7, backend='fft').double()(x)  # an explicit backend beats both
         assert calls['fft']
     assert get_default_backend() == 'fft'
-    monkeypatch.setenv(dispatch.ENV_BACKEND, 'bogus')
+    monkeypatch.setenv(config.ENV_BACKEND, 'bogus')
     assert get_default_backend() == 'auto'
 
 
@@ -283,35 +287,168 @@ def test_auto_decisions_are_cached(monkeypatch):
     assert dispatch_cache_info()['misses'] == 4  # the layout is part of the key
 
 
-def test_model_mode_is_deterministic(monkeypatch):
-    monkeypatch.setenv(dispatch.ENV_AUTOTUNE, 'model')
+def _plan(x, k, need_dx=True, need_dw=True):
+    """The plan 'auto' gives a 'same'-padded k x k conv of ``x``."""
+    row, col, geom = crop_geometry(x.shape[2], x.shape[3], k, k, k // 2, k // 2)
+    w = torch.zeros(x.shape[1], 1, geom.kh, geom.kw, dtype=x.dtype)
+    return dispatch.plan_for('auto', x, w, None, geom, need_dx, need_dw, (k, k),
+                             (k // 2, k // 2))[0]
+
+
+@pytest.fixture
+def measured_cpu_constants(monkeypatch):
+    """The cost model's CPU constants count as measured for this CPU (whatever it is)."""
+    monkeypatch.setattr(cost_model, 'MEASURED_CPU_CLASSES',
+                        (device_class(torch.device('cpu')), ))
+
+
+@pytest.fixture
+def unmeasured_cpu_constants(monkeypatch):
+    monkeypatch.setattr(cost_model, 'MEASURED_CPU_CLASSES', ())
+
+
+SHAPES = [(31, 56), (13, 7), (3, 28), (27, 14)]
+
+
+def test_model_mode_is_deterministic(monkeypatch, measured_cpu_constants):
+    monkeypatch.setenv(config.ENV_AUTOTUNE, 'model')
     seen = []
     for _ in range(2):
         clear_dispatch_cache()
-        for k, size in [(31, 56), (13, 7), (3, 28), (27, 14)]:
+        for k, size in SHAPES:
             x = torch.randn(2, 4, size, size, requires_grad=True)
             w = torch.randn(4, 1, k, k, requires_grad=True)
             depthwise_conv2d(x, w, padding=k // 2).sum().backward()
         info = dispatch_cache_info()
-        assert info['measured'] == 0 and info['modelled'] == 12
-        seen.append(info['decisions'])
+        assert info['measured'] == 0 and info['modelled'] == 12 and info['tune_seconds'] == 0
+        assert info['decisions'] == {}  # untimed decisions are not cached as measured ones
+        seen.append([_plan(torch.randn(2, 4, size, size), k) for k, size in SHAPES])
     assert seen[0] == seen[1]
-    big = [v for k, v in seen[0].items() if k.startswith('dw|') and '|56x56|k31x31|' in k]
-    assert big == ['fft']
+    assert seen[0][0].dw == 'fft'  # oneDNN's 31x31 weight gradient is a slow gemm
 
 
-def test_tune_limit_falls_back_to_model(monkeypatch):
-    monkeypatch.setenv(dispatch.ENV_TUNE_LIMIT, '1')
+def test_untimed_without_measured_constants_is_native(monkeypatch, unmeasured_cpu_constants):
+    monkeypatch.setenv(config.ENV_AUTOTUNE, 'model')
+    for k, size in SHAPES:
+        assert _plan(torch.randn(2, 4, size, size), k) == NATIVE_PLAN
+    info = dispatch_cache_info()
+    assert info['measured'] == info['modelled'] == 0 and info['native_fallbacks'] == 12
+
+
+@pytest.mark.parametrize('constants', ['measured', 'unmeasured'])
+def test_tune_limit_then_untimed(monkeypatch, constants):
+    monkeypatch.setattr(cost_model, 'MEASURED_CPU_CLASSES', (
+        device_class(torch.device('cpu')), ) if constants == 'measured' else ())
+    monkeypatch.setenv(config.ENV_TUNE_LIMIT, '1')
     x = torch.randn(1, 2, 10, 10)
     depthwise_conv2d(x, torch.randn(2, 1, 5, 5), padding=2)
-    depthwise_conv2d(x, torch.randn(2, 1, 7, 7), padding=3)
+    w = torch.randn(2, 1, 7, 7)
+    torch.testing.assert_close(depthwise_conv2d(x, w, padding=3), F.conv2d(x, w, None, 1, 3, 1, 2))
     info = dispatch_cache_info()
-    assert (info['measured'], info['modelled']) == (1, 1)
+    assert info['measured'] == 1 and info['size'] == 1 and info['tune_seconds'] > 0
+    assert (info['modelled'], info['native_fallbacks']) == (
+        (1, 0) if constants == 'measured' else (0, 1))
+
+
+def test_deterministic_algorithms_never_time(monkeypatch, measured_cpu_constants):
+    """With torch.use_deterministic_algorithms(True) (mmengine's deterministic=True) choices
+    come from the cost model, never from timing, and ignore earlier measured decisions."""
+    timed = []
+
+    def fake_measure(phase, names, *args):
+        timed.append(phase)
+        return 'padded', {}
+
+    monkeypatch.setattr(timing, 'measure_phase', fake_measure)
+    monkeypatch.setattr(timing, 'mixed_plan_pays', lambda *args: True)
+    x = torch.randn(2, 4, 56, 56)
+    w = torch.randn(4, 1, 31, 31, requires_grad=True)
+    depthwise_conv2d(x, w, padding=15).sum().backward()
+    assert timed == ['fwd', 'dw'] and set(dispatch_cache_info()['decisions'].values()) == {
+        'padded'}
+    torch.use_deterministic_algorithms(True)
+    calls = []
+    for name in ('padded', 'fft', 'native'):
+        monkeypatch.setattr(BACKENDS[name], 'dw', lambda *a, name=name, f=BACKENDS[name].dw:
+                            calls.append(name) or f(*a))
+    w.grad = None
+    depthwise_conv2d(x, w, padding=15).sum().backward()
+    assert timed == ['fwd', 'dw']  # nothing timed
+    assert calls == ['fft']  # the cost model's choice, not the measured 'padded'
+    info = dispatch_cache_info()
+    assert info['measured'] == 2 and info['modelled'] == 2
+
+
+def test_shape_buckets_bound_the_measurements(monkeypatch):
+    """Multi-scale input: one measurement per (phase, shape bucket), not per input size."""
+    timed = []
+    monkeypatch.setattr(timing, 'measure_phase',
+                        lambda phase, names, x, *a: timed.append(tuple(x.shape)) or ('fft', {}))
+    w = torch.randn(3, 1, 7, 7)
+    sizes = [(h, w_) for h in range(40, 80, 3) for w_ in (44, 61, 70)]
+    for h, wd in sizes:
+        x = torch.randn(1, 3, h, wd)
+        torch.testing.assert_close(depthwise_conv2d(x, w, padding=3),
+                                   F.conv2d(x, w, None, 1, 3, 1, 3), rtol=1e-4, atol=1e-4)
+    buckets = {(keys.bucket(h), keys.bucket(wd)) for h, wd in sizes}
+    assert len(buckets) == 6 and len(timed) == len(buckets)
+    info = dispatch_cache_info()
+    assert info['measured'] == info['size'] == len(buckets) and info['routes'] == len(sizes)
+    assert '|n1|c3|h39-53|w39-53|k7x7|p3,3' in ''.join(info['decisions'])
+
+
+def test_buckets_cover_every_size_once():
+    previous = keys.bucket(1)
+    for v in range(1, 5000):
+        b = keys.bucket(v)
+        assert b.lo <= v < b.hi
+        if v <= keys.EXACT_SIZE_UP_TO:
+            assert (b.lo, b.hi) == (v, v + 1)
+        else:
+            assert b.hi / b.lo < 1.45
+        if b != previous:
+            assert b.lo == previous.hi  # contiguous, no overlap
+            previous = b
+    assert [str(keys.batch_bucket(n)) for n in (1, 2, 3, 5, 6, 16)] == [
+        '1', '2', '3-5', '3-5', '6-11', '12-22']
+
+
+def _cost_file(tmp_path, tables):
+    path = tmp_path / 'costs.json'
+    path.write_text(json.dumps(dict(version=cost_model.TABLE_VERSION, classes={
+        'cuda:sm90': dict(measured_on='test', tables=tables)})))
+    return str(path)
+
+
+def test_measured_gpu_cost_tables(monkeypatch, tmp_path, caplog):
+    cuda = torch.device('cuda')
+    monkeypatch.setattr(cost_model, 'device_class', lambda device: 'cuda:sm90')
+    assert not cost_model.has_measured_constants(cuda, 'float32')  # none shipped yet
+    entry = {'small': [1e-5, 1e-12], 'medium': [1e-5, 1e-12], 'large': [1e-5, 1e-12]}
+    slow = {kc: [1e-5, 1e-9] for kc in entry}
+    tables = {'bfloat16': {'native': {'fwd': slow}, 'fft': {'fwd': entry},
+                           'triton': {'fwd': slow}}}
+    monkeypatch.setenv(config.ENV_COSTS, _cost_file(tmp_path, tables))
+    assert cost_model.has_measured_constants(cuda, 'bfloat16')
+    assert cost_model.has_measured_constants(cuda, 'float16')  # same element size stands in
+    assert not cost_model.has_measured_constants(cuda, 'float32')
+    geom = crop_geometry(32, 32, 31, 31, 15, 15)[2]
+    call = cost_model.ConvCall(64, 384, 'bfloat16', 2, 'nchw', 'cuda', geom)
+    assert cost_model.cheapest('fwd', ['native', 'fft', 'triton'], call, cuda) == 'fft'
+    assert cost_model.cost('dw', 'fft', call, cuda) == float('inf')  # not measured: never
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"version": 1, "classes": {"cuda:sm90": {"tables": {"float32": '
+                   '{"fft": {"fwd": {"huge": [1, 2]}}}}}}}')
+    monkeypatch.setenv(config.ENV_COSTS, str(bad))
+    _log.forget_logged()
+    with caplog.at_level(logging.WARNING, logger='replk_mm.ops'):
+        assert not cost_model.has_measured_constants(cuda, 'float32')
+    assert 'bad entry cuda:sm90/float32/fft/fwd/huge' in caplog.text
 
 
 def test_disk_cache(monkeypatch, tmp_path):
     path = tmp_path / 'sub' / 'autotune.json'
-    monkeypatch.setenv(dispatch.ENV_CACHE, str(path))
+    monkeypatch.setenv(config.ENV_CACHE, str(path))
     x = torch.randn(1, 3, 10, 10, requires_grad=True)
     w = torch.randn(3, 1, 9, 9, requires_grad=True)
     depthwise_conv2d(x, w, padding=4).sum().backward()
@@ -332,8 +469,8 @@ def test_disk_cache(monkeypatch, tmp_path):
 def test_unavailable_backend_falls_back_once(caplog):
     x, weight, b = _inputs(5, 1, 2, 8, 8, True, False)
     ref = F.conv2d(x, weight, b, 1, 2, 1, 2)
-    dispatch._logged.clear()
-    with caplog.at_level(logging.WARNING, logger='replk_mm.ops.dispatch'):
+    _log.forget_logged()
+    with caplog.at_level(logging.WARNING, logger='replk_mm.ops'):
         for _ in range(3):
             torch.testing.assert_close(depthwise_conv2d(x, weight, b, 1, 2, backend='triton'),
                                        ref)
@@ -341,9 +478,20 @@ def test_unavailable_backend_falls_back_once(caplog):
     assert len(lines) == 1 and 'falling back' in lines[0].getMessage()
 
 
+def test_bad_environment_values_are_named(monkeypatch, caplog):
+    monkeypatch.setenv(config.ENV_AUTOTUNE, 'fast')
+    monkeypatch.setenv(config.ENV_TUNE_LIMIT, 'many')
+    _log.forget_logged()
+    with caplog.at_level(logging.WARNING, logger='replk_mm.ops'):
+        assert config.autotune_mode() == 'measure'
+        assert config.tune_limit() == config.DEFAULT_TUNE_LIMIT
+    assert "REPLK_DW_CONV_AUTOTUNE='fast'" in caplog.text
+    assert "REPLK_DW_CONV_TUNE_LIMIT='many'" in caplog.text
+
+
 def test_auto_never_picks_the_triton_interpreter_on_cpu(monkeypatch):
     monkeypatch.setenv('TRITON_INTERPRET', '1')
-    assert 'triton' not in dispatch.candidates(torch.device('cpu'))
+    assert 'triton' not in auto_candidates(torch.device('cpu'))
 
 
 def test_fast_fft_lengths():
@@ -406,3 +554,62 @@ def test_autotuning_inside_gradient_checkpointing():
         sum(o.sum() for o in plain(x)).backward()
     for p, q in zip(plain.parameters(), checkpointed.parameters()):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- torch only
+TORCH_ONLY = textwrap.dedent('''
+    import importlib.abc
+    import sys
+
+    OPENMMLAB = ('mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain')
+
+
+    class NoOpenMMLab(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] in OPENMMLAB:
+                raise ModuleNotFoundError(f'No module named {name!r} (blocked)', name=name)
+
+
+    sys.meta_path.insert(0, NoOpenMMLab())
+    import torch
+    import torch.nn.functional as F
+
+    import replk_mm
+    from replk_mm.ops import DepthwiseConv2d, build_dw_conv, depthwise_conv2d, dispatch_cache_info
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 12, 12, requires_grad=True)
+    w = torch.randn(4, 1, 9, 9, requires_grad=True)
+    for backend in ('auto', 'native', 'padded', 'fft', None):
+        out = depthwise_conv2d(x, w, None, 1, 4, backend=backend)
+        gx, gw = torch.autograd.grad(out, (x, w), torch.ones_like(out))
+        ref = F.conv2d(x, w, None, 1, 4, 1, 4)
+        rx, rw = torch.autograd.grad(ref, (x, w), torch.ones_like(ref))
+        for a, b in ((out, ref), (gx, rx), (gw, rw)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert dispatch_cache_info()['measured'] > 0  # 'auto' measured its decisions
+    m = build_dw_conv(4, 9, bias=True)
+    assert isinstance(m, DepthwiseConv2d)
+    m(x).sum().backward()
+    assert m.weight.grad is not None and m.bias.grad is not None
+    try:
+        replk_mm.RepLKNet
+    except ImportError as e:
+        assert 'mmengine' in str(e), e
+    else:
+        raise AssertionError('replk_mm.RepLKNet without mmengine should say what to install')
+    loaded = sorted(n for n in sys.modules if n.split('.')[0] in OPENMMLAB)
+    assert not loaded, loaded
+    print('TORCH-ONLY-OK')
+''')
+
+
+def test_ops_work_with_torch_alone():
+    """A process in which importing any OpenMMLab package fails runs the op (forward and
+    backward, every CPU backend and auto), the module and the factory."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    for var in (config.ENV_BACKEND, config.ENV_CACHE, config.ENV_AUTOTUNE):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, '-c', TORCH_ONLY], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and 'TORCH-ONLY-OK' in proc.stdout, proc.stdout + proc.stderr

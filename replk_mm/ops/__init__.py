@@ -1,10 +1,12 @@
-from .dispatch import (
-                       BACKEND_CHOICES,
-                       clear_dispatch_cache,
-                       dispatch_cache_info,
-                       get_default_backend,
-                       set_default_backend,
-)
+"""The fast large-kernel depth-wise conv (torch only; Triton optional, on GPUs).
+
+Modules, by what they are: :mod:`.dw_conv` (the op, module and factory), :mod:`.config`
+(backend policy and environment variables), :mod:`.dispatch` (how 'auto' decides),
+:mod:`.keys` (shape buckets), :mod:`.timing`, :mod:`.cost_model`, :mod:`.decision_cache`,
+:mod:`.routing`, :mod:`.backends` (the implementations), :mod:`.geometry` (kernel cropping).
+"""
+from .config import BACKEND_CHOICES, get_default_backend, set_default_backend
+from .dispatch import clear_dispatch_cache, dispatch_cache_info
 from .dw_conv import DepthwiseConv2d, build_dw_conv, depthwise_conv2d
 
 __all__ = [

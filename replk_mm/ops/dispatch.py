@@ -1,423 +1,216 @@
-"""Which backend runs each phase (forward, input grad, weight grad) of a depth-wise conv.
+"""Which backend runs each phase (forward, input grad, weight grad) of a depth-wise conv: the
+orchestration of backend policy (:mod:`.config`), decision keys (:mod:`.keys`), the decision
+cache (:mod:`.decision_cache`), the timing harness (:mod:`.timing`), the cost model
+(:mod:`.cost_model`) and routes (:mod:`.routing`).
 
-Backend selection, highest priority first: the ``backend=`` argument (module / function /
-config), :func:`set_default_backend`, the ``REPLK_DW_CONV_BACKEND`` environment variable,
-then ``'auto'``. A forced backend that cannot run here (no Triton, no GPU) falls back to
-``'auto'`` with a one-time log line.
+A forced backend (``backend=`` / :func:`set_default_backend` / ``REPLK_DW_CONV_BACKEND``) runs
+all phases; one that cannot run here (no Triton, no GPU) falls back to ``'auto'`` with a
+one-time log line. ``'auto'`` decides each needed phase separately:
 
-``'auto'`` decides each phase separately, per (device, threads, dtype, N, C, H, W, kernel,
-padding, layout) key, once per process:
-
-* ``REPLK_DW_CONV_AUTOTUNE=measure`` (default): time the candidates on the real shape (in the
-  order of a cost model, skipping repetitions of any that is already far behind), re-time the
-  fastest against native in an interleaved round, and keep native (PyTorch's own kernel)
-  unless the fastest beats it by more than ``1 - NATIVE_MARGIN``: 'auto' is never slower
-  than PyTorch beyond timing noise. After ``REPLK_DW_CONV_TUNE_LIMIT`` (default 128)
-  measured phase decisions, e.g. with many input sizes, new keys use the cost model.
-* ``REPLK_DW_CONV_AUTOTUNE=model``: use the cost model only (deterministic across processes).
-
-Decisions live in an in-process dict (:func:`dispatch_cache_info`); with
-``REPLK_DW_CONV_CACHE=1`` (or a file path) measured ones are also kept on disk in
-``~/.cache/replk_mm/dw_conv_autotune.json`` (versioned, keyed by device and torch version),
-so later processes, e.g. every rank of a distributed run, reuse the same choices.
+1. **measured** (the default): once per shape bucket (:mod:`.keys`) and process, the candidate
+   backends are timed on the real call (:mod:`.timing`) and the fastest is kept only if it
+   beats PyTorch's own conv by more than the timing margin. Measured decisions are cached in
+   memory and, with ``REPLK_DW_CONV_CACHE``, on disk.
+2. **untimed**, where a decision cannot be measured: ``REPLK_DW_CONV_AUTOTUNE=model``,
+   ``torch.use_deterministic_algorithms(True)`` (so that seeded runs repeat exactly), CUDA graph
+   capture, or the measurement budget (``REPLK_DW_CONV_TUNE_LIMIT`` measured decisions per
+   process) spent. Then the cost model decides if its constants were measured for this device
+   class and dtype (:mod:`.cost_model`), else the choice is PyTorch's own conv. Untimed
+   decisions are a function of the exact call, deterministic across processes; they are kept
+   with the call's route, never in the measured cache. Under ``torch.jit.trace``,
+   ``torch.compile`` and ``torch.export`` every call is plain ``F.conv2d``.
 """
-import json
 import logging
-import math
-import os
-import platform
-import tempfile
 import threading
 import time
-from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
-from .backends import BACKENDS, PHASES
-from .backends.fft import fft_shape
-from .function import DepthwiseConvFunction, Plan
-
-logger = logging.getLogger(__name__)
-
-BACKEND_CHOICES = ('auto', 'native', 'padded', 'fft', 'triton')
-ENV_BACKEND = 'REPLK_DW_CONV_BACKEND'
-ENV_AUTOTUNE = 'REPLK_DW_CONV_AUTOTUNE'
-ENV_CACHE = 'REPLK_DW_CONV_CACHE'
-ENV_TUNE_LIMIT = 'REPLK_DW_CONV_TUNE_LIMIT'
-CACHE_VERSION = 1
-NATIVE_MARGIN = 0.93
-NATIVE_PLAN = Plan('native', 'native', 'native')
+from . import config, cost_model, timing
+from ._log import log_once
+from .backends import BACKENDS, PHASES, auto_candidates
+from .config import (  # noqa: F401  (the policy names, also importable from here)
+    BACKEND_CHOICES,
+    ENV_AUTOTUNE,
+    ENV_BACKEND,
+    ENV_CACHE,
+    ENV_COSTS,
+    ENV_TUNE_LIMIT,
+    check_backend,
+    get_default_backend,
+    set_default_backend,
+)
+from .decision_cache import CACHE_VERSION, DecisionCache  # noqa: F401
+from .devices import device_class
+from .function import NATIVE_PLAN, Plan
+from .geometry import crop_geometry
+from .keys import decision_key
+from .layout import NHWC, memory_layout
+from .routing import (
+    AUTOGRAD,
+    BACKEND_FORWARD,
+    ROUTES,
+    TORCH_CONV,
+    Route,
+    accelerable,
+    check_call,
+    normalize_padding,
+    normalize_stride,
+)
 
 _lock = threading.RLock()
-_decisions = {}  # key string -> backend name
-_routes = {}  # per-call fast path of dw_conv.depthwise_conv2d: call signature -> route
-_stats = dict(hits=0, misses=0, measured=0, modelled=0)
-_disk_loaded = set()
-_logged = set()
-_default_backend = None
-
-
-def log_once(key, msg, level=logging.WARNING):
-    with _lock:
-        if key in _logged:
-            return
-        _logged.add(key)
-    logger.log(level, msg)
-
-
-def check_backend(backend, allow_none=True):
-    if backend is None and allow_none:
-        return backend
-    if not isinstance(backend, str) or backend.lower() not in BACKEND_CHOICES:
-        raise ValueError(f'unknown depth-wise conv backend {backend!r}; choose one of '
-                         f'{BACKEND_CHOICES}' + (' or None (the default)' if allow_none else ''))
-    return backend.lower()
-
-
-class set_default_backend:
-    """Set the backend used where none is given; as a context manager, restore it on exit.
-
-    ``set_default_backend('fft')`` sets it for the process; ``with set_default_backend('native'):``
-    only inside the block. ``None`` goes back to the environment variable / 'auto'.
-    """
-
-    def __init__(self, backend):
-        global _default_backend
-        backend = check_backend(backend)
-        self.previous, _default_backend = _default_backend, backend
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        global _default_backend
-        _default_backend = self.previous
-
-
-def get_default_backend():
-    if _default_backend is not None:
-        return _default_backend
-    env = os.environ.get(ENV_BACKEND, '').strip().lower()
-    if not env:
-        return 'auto'
-    if env not in BACKEND_CHOICES:
-        log_once(('env', env), f'{ENV_BACKEND}={env!r} is not one of {BACKEND_CHOICES}; '
-                 "using 'auto'")
-        return 'auto'
-    return env
-
-
-@lru_cache(maxsize=None)
-def _chip(device_type, index):
-    if device_type == 'cuda':
-        return torch.cuda.get_device_name(index)
-    try:
-        with open('/proc/cpuinfo') as f:
-            name = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
-    except (OSError, StopIteration):
-        name = platform.processor()
-    return f'{platform.machine()} {name}'.strip().replace('|', '/')
-
-
-def device_tag(device):
-    """What the measured costs depend on besides the shape: the chip and the thread count."""
-    if device.type == 'cuda':
-        return f'cuda:{_chip("cuda", device.index if device.index is not None else 0)}'
-    return f'{device.type}:{_chip(device.type, None)}:{torch.get_num_threads()}t'
-
-
-def _layout(x):
-    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return 'cl'
-    return 'nchw'
-
-
-def _key(phase, x, geom):
-    n, c = x.shape[:2]
-    g = geom
-    return (f'{phase}|{device_tag(x.device)}|{str(x.dtype)[6:]}|n{n}c{c}|{g.h}x{g.w}'
-            f'|k{g.kh}x{g.kw}|p{g.pt},{g.pb},{g.pl},{g.pr}|{_layout(x)}')
-
-
-def candidates(device, phase='fwd', layout='nchw'):
-    """Backends 'auto' may choose here (Triton's CPU interpreter is for tests only)."""
-    if device.type not in ('cpu', 'cuda'):
-        return ['native']
-    names = ['native', 'padded', 'fft']
-    if phase == 'fwd' and layout == 'nchw':
-        names.append('cl')
-    if device.type == 'cuda' and BACKENDS['triton'].available(device)[0]:
-        names.append('triton')
-    return [n for n in names if phase in getattr(BACKENDS[n], 'PHASES', PHASES)]
-
-
-# ---------------------------------------------------------------------------- cost model
-# FLOP/s of the direct kernel and of the gemm fallback, seconds per FFT point*log2(points),
-# seconds per call, bytes/s of a layout copy.
-CPU_COSTS = dict(direct=8e10, slow=1.5e9, fft=3e-10, call=2e-5, copy=1e9)
-GPU_COSTS = dict(direct=2e12, slow=2e11, fft=2e-12, call=1e-5, copy=5e11)  # placeholders
-
-
-def model_cost(phase, name, x, geom):
-    """Rough seconds for one phase. CPU constants fitted on a 2-core AMD EPYC (AVX-512), oneDNN
-    3.12, 1 thread: on 144 (shape, phase) pairs of the benchmark sweep the model picks the
-    measured best 87% of the time, and its picks cost 8% more than the best on average.
-
-    What matters is the ranking: oneDNN's direct depth-wise kernel versus its gemm fallback for
-    an NCHW forward padding by >= 7 and for the weight gradient with k >= 5, versus FFTs whose
-    cost does not grow with the kernel. The GPU constants are placeholders (not measured);
-    on GPUs use the measured mode.
-    """
-    n, c = x.shape[:2]
-    gpu = x.device.type == 'cuda'
-    k = GPU_COSTS if gpu else CPU_COSTS
-    pixels = geom.h * geom.w if phase == 'dx' else geom.ho * geom.wo
-    flops = 2.0 * n * c * pixels * geom.kh * geom.kw
-    if name == 'native':
-        if gpu:
-            return flops / (k['direct'] if max(geom.kh, geom.kw) <= 7 else k['slow']) + k['call']
-        big = (phase == 'fwd' and _layout(x) == 'nchw' and max(geom.pads) >= 7) or (
-            phase == 'dw' and max(geom.kh, geom.kw) >= 5)
-        return flops / (k['slow'] if big else k['direct']) + k['call']
-    if name == 'padded':
-        return flops / k['direct'] * (1.5 if phase == 'dw' else 1.0) + 2 * k['call']
-    if name == 'cl':  # direct NHWC kernel plus two layout copies
-        copies = 2 * n * c * geom.h * geom.w * x.element_size()
-        return flops / k['direct'] + copies / k['copy'] + 2 * k['call']
-    if name == 'fft':
-        lh, lw = fft_shape(geom)
-        transform = n * c * lh * lw * math.log2(lh * lw) * k['fft']
-        return (3 if phase == 'dw' else 2) * transform + 4 * k['call']
-    if name == 'triton':
-        return flops / (k['direct'] / 2) + k['call']
-    return float('inf')
-
-
-# ---------------------------------------------------------------------------- measurement
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def _run_timed(fn, device, reps):
-    best = float('inf')
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _reps(first):
-    """Min over more runs for cheap calls: one preemption must not decide a plan."""
-    return 1 if first > 0.05 else max(3, min(20, int(0.03 / max(first, 1e-6))))
-
-
-def _time(fn, device, best_so_far):
-    """Min-of-N seconds after a warm-up run; give up early on a candidate far behind."""
-    _sync(device)
-    first = _run_timed(fn, device, 1)  # warm-up: JIT, primitive creation, allocator
-    if best_so_far is not None and first > 3 * best_so_far and first > 1e-3:
-        return first
-    return _run_timed(fn, device, _reps(first))
-
-
-def _phase_call(phase, name, x, w, b, g, geom):
-    backend = BACKENDS[name]
-    if phase == 'fwd':
-        return lambda: backend.fwd(x, w, b, geom)
-    if phase == 'dx':
-        return lambda: backend.dx(x, g, w, geom)
-    return lambda: backend.dw(x, g, w, geom)
-
-
-@torch.no_grad()
-def _measure(phase, x, w, b, geom, g):
-    names = sorted(candidates(x.device, phase, _layout(x)),
-                   key=lambda m: model_cost(phase, m, x, geom))
-    times = {}
-    for name in names:
-        best = min(times.values()) if times else None
-        try:
-            times[name] = _time(_phase_call(phase, name, x, w, b, g, geom), x.device, best)
-        except Exception as e:  # e.g. out of memory, a Triton compile error: not a candidate
-            log_once(('tune-fail', name, type(e).__name__),
-                     f'depth-wise conv backend {name!r} failed while autotuning '
-                     f'({type(e).__name__}: {e}); skipping it')
-            if x.device.type == 'cuda':
-                torch.cuda.empty_cache()
-    if not times:
-        return 'native', None
-    choice = min(times, key=times.get)
-    if choice != 'native' and 'native' in times:
-        # confirm against native in an interleaved second round before leaving PyTorch's conv
-        reps = _reps(times['native'])
-        for name in ('native', choice):
-            times[name] = min(times[name], _run_timed(
-                _phase_call(phase, name, x, w, b, g, geom), x.device, reps))
-        if times[choice] > NATIVE_MARGIN * times['native']:
-            choice = 'native'
-    logger.debug('dw conv %s %s: %s -> %s', phase, _key(phase, x, geom),
-                 {k: round(v * 1e3, 3) for k, v in times.items()}, choice)
-    return choice, times.get('native')
-
-
-def _training_call(plan, x, w, b, g, geom, need_dx, need_dw):
-    """A whole forward+backward, autograd included, as a training step runs it."""
-    x = x.detach().requires_grad_(need_dx)
-    w = w.detach().requires_grad_(need_dw)
-    inputs = [t for t, need in ((x, need_dx), (w, need_dw)) if need]
-
-    def run():
-        with torch.enable_grad():
-            if plan == NATIVE_PLAN and geom.symmetric:
-                out = F.conv2d(x, w, b, 1, (geom.pt, geom.pl), 1, w.shape[0])
-            else:
-                out = DepthwiseConvFunction.apply(x, w, b, geom, plan)
-            torch.autograd.grad(out, inputs, g)
-    return run
-
-
-def _keep_mixed_plan(plan, x, w, b, g, geom, need_dx, need_dw):
-    """Per-phase timings miss the custom autograd function's own cost (tens of microseconds),
-    which decides on small convs: there, time the whole training call against native."""
-    native = _training_call(NATIVE_PLAN, x, w, b, g, geom, need_dx, need_dw)
-    mixed = _training_call(plan, x, w, b, g, geom, need_dx, need_dw)
-    t_native = _time(native, x.device, None)
-    t_mixed = _time(mixed, x.device, None)
-    reps = _reps(t_native)
-    t_native = min(t_native, _run_timed(native, x.device, reps))
-    t_mixed = min(t_mixed, _run_timed(mixed, x.device, reps))
-    return t_mixed <= NATIVE_MARGIN * t_native
-
-
-def _model_choice(phase, x, geom):
-    return min(candidates(x.device, phase, _layout(x)),
-               key=lambda m: model_cost(phase, m, x, geom))
-
-
-# ---------------------------------------------------------------------------- cache
-def _cache_path():
-    value = os.environ.get(ENV_CACHE, '').strip()
-    if value.lower() in ('', '0', 'off', 'false', 'no'):
-        return None
-    if value.lower() in ('1', 'on', 'true', 'yes'):
-        return os.path.join(os.path.expanduser('~'), '.cache', 'replk_mm',
-                            'dw_conv_autotune.json')
-    return os.path.expanduser(value)
-
-
-def _disk_key(key):
-    return f'torch{torch.__version__}|{key}'
-
-
-def _read_disk(path):
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get('version') != CACHE_VERSION:
-        return {}
-    entries = data.get('entries', {})
-    return {k: v for k, v in entries.items() if v in BACKENDS}
-
-
-def _load_disk():
-    path = _cache_path()
-    if path is None or path in _disk_loaded:
-        return
-    _disk_loaded.add(path)
-    prefix = _disk_key('')
-    for k, v in _read_disk(path).items():
-        if k.startswith(prefix):
-            _decisions.setdefault(k[len(prefix):], v)
-
-
-def _write_disk(new):
-    path = _cache_path()
-    if path is None or not new:
-        return
-    try:
-        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-        entries = _read_disk(path)  # merge: other processes may have added keys
-        entries.update({_disk_key(k): v for k, v in new.items()})
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', suffix='.tmp')
-        with os.fdopen(fd, 'w') as f:
-            json.dump(dict(version=CACHE_VERSION, entries=entries), f, indent=0, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError as e:
-        log_once(('cache-write', path), f'could not write the depth-wise conv autotune cache '
-                 f'{path} ({e}); decisions are kept in memory only')
+_cache = DecisionCache()
 
 
 def _unchanged(tensor):
     return tensor
 
 
-def plan_for(backend, x, w, b, geom, need_dx, need_dw):
-    """The Plan for this call; ``backend`` is already resolved (not None)."""
+def untimed_reason(device):
+    """Why decisions for this device cannot be timed now, or None."""
+    if config.autotune_mode() == 'model':
+        return f'{config.ENV_AUTOTUNE}=model'
+    if torch.are_deterministic_algorithms_enabled():
+        return 'deterministic algorithms'
+    if device.type == 'cuda' and torch.cuda.is_current_stream_capturing():
+        return 'CUDA graph capture'
+    return None
+
+
+def untimed_choice(phase, call, device):
+    """The backend of a phase that is not timed: the cost model's cheapest candidate where its
+    constants were measured for this device class and dtype, else PyTorch's conv."""
+    if cost_model.has_measured_constants(device, call.dtype):
+        _cache.count('modelled')
+        return cost_model.cheapest(phase, auto_candidates(device, phase, call.layout), call,
+                                   device)
+    _cache.count('native_fallbacks')
+    return 'native'
+
+
+def _measure(phases, keys, x, w, b, geom, need_dx, need_dw, chosen):
+    """Time the missing phases; return the new decisions (key -> backend)."""
+    xd, wd, bd = x.detach(), w.detach(), None if b is None else b.detach()
+    # a stand-in output gradient (values do not matter for timing)
+    g = torch.ones((x.shape[0], x.shape[1], geom.ho, geom.wo), dtype=x.dtype, device=x.device)
+    if memory_layout(x) == NHWC:
+        g = g.contiguous(memory_format=torch.channels_last)
+    call = cost_model.ConvCall.of(x, geom)
+    new, native_time = {}, 0.0
+    for p in phases:
+        names = cost_model.ranked(p, auto_candidates(x.device, p, call.layout), call, x.device)
+        chosen[p], times = timing.measure_phase(p, names, xd, wd, bd, g, geom)
+        native_time += times.get('native', float('inf'))
+        _cache.count('measured')
+        new[keys[p]] = chosen[p]
+    plan = Plan(chosen['fwd'], chosen.get('dx', 'native'), chosen.get('dw', 'native'))
+    if ((need_dx or need_dw) and plan != NATIVE_PLAN
+            and native_time < timing.SMALL_CONV_SECONDS
+            and not timing.mixed_plan_pays(plan, xd, wd, bd, g, geom, need_dx, need_dw)):
+        for p in chosen:  # all phases, cached ones included
+            chosen[p] = 'native'
+            new[keys[p]] = 'native'
+    return new
+
+
+def plan_for(backend, x, w, b, geom, need_dx, need_dw, kernel_size, padding):
+    """(Plan, number of 'auto' decisions) for a call; ``w`` is the cropped kernel and
+    ``kernel_size`` / ``padding`` are the call's own (they key measured decisions)."""
     if backend != 'auto':
         ok, why = BACKENDS[backend].available(x.device)
         if ok:
-            return Plan(backend, backend, backend)
+            return Plan(backend, backend, backend), 0
         log_once(('unavailable', backend, x.device.type),
                  f"depth-wise conv backend {backend!r} cannot run on {x.device.type} ({why}); "
                  "falling back to 'auto'")
     phases = [p for p, need in zip(PHASES, (True, need_dx, need_dw)) if need]
-    keys = {p: _key(p, x, geom) for p in phases}
-    # Timing runs autograd (see _training_call); under gradient checkpointing the tensors it
-    # saves would be packed by the checkpoint's hooks and then missing from the recomputation
-    # (which finds the choice cached), so the identity hooks keep them out of the checkpoint.
+    reason = untimed_reason(x.device)
+    # Timing runs autograd (see timing.training_call); under gradient checkpointing the tensors
+    # it saves would be packed by the checkpoint's hooks and then missing from the
+    # recomputation (which finds the choice cached), so the identity hooks keep them out.
     with _lock, torch.autograd.graph.saved_tensors_hooks(_unchanged, _unchanged):
-        _load_disk()
-        chosen = {p: _decisions.get(k) for p, k in keys.items()}
-        missing = [p for p in phases if chosen[p] is None]
-        _stats['hits'] += len(phases) - len(missing)
-        _stats['misses'] += len(missing)
-        if missing:
-            measure = (os.environ.get(ENV_AUTOTUNE, 'measure').strip().lower() != 'model'
-                       and _stats['measured'] < int(os.environ.get(ENV_TUNE_LIMIT, '128')))
-            new, native_time, g = {}, 0.0, None
-            if measure:  # a stand-in output gradient (values do not matter for timing)
-                g = torch.ones((x.shape[0], x.shape[1], geom.ho, geom.wo), dtype=x.dtype,
-                               device=x.device)
-                if _layout(x) == 'cl':
-                    g = g.contiguous(memory_format=torch.channels_last)
-            xd, wd, bd = x.detach(), w.detach(), None if b is None else b.detach()
-            for p in missing:
-                if measure:
-                    chosen[p], t = _measure(p, xd, wd, bd, geom, g)
-                    native_time += float('inf') if t is None else t
-                    _stats['measured'] += 1
-                    new[keys[p]] = chosen[p]
-                else:
-                    chosen[p] = _model_choice(p, x, geom)
-                    _stats['modelled'] += 1
-            plan = Plan(chosen['fwd'], chosen.get('dx', 'native'), chosen.get('dw', 'native'))
-            if (new and (need_dx or need_dw) and plan != NATIVE_PLAN and native_time < 0.02
-                    and not _keep_mixed_plan(plan, xd, wd, bd, g, geom, need_dx, need_dw)):
-                chosen = {p: 'native' for p in phases}  # all phases, cached ones included
-                new = {keys[p]: 'native' for p in phases}
-            for p in phases:
-                _decisions[keys[p]] = chosen[p]
-            _write_disk(new)
-    return Plan(chosen['fwd'], chosen.get('dx', 'native'), chosen.get('dw', 'native'))
+        if reason is not None:
+            _cache.count('misses', len(phases))
+            call = cost_model.ConvCall.of(x, geom)
+            chosen = {p: untimed_choice(p, call, x.device) for p in phases}
+        else:
+            path = config.cache_path()
+            _cache.load(path)
+            keys = {p: decision_key(p, x, kernel_size, padding) for p in phases}
+            chosen = {p: _cache.get(k) for p, k in keys.items()}
+            missing = [p for p in phases if chosen[p] is None]
+            _cache.count('hits', len(phases) - len(missing))
+            _cache.count('misses', len(missing))
+            limit = config.tune_limit()
+            if missing and _cache.measured < limit:
+                start = time.perf_counter()
+                new = _measure(missing, keys, x, w, b, geom, need_dx, need_dw, chosen)
+                for k, v in new.items():
+                    _cache.put(k, v)
+                _cache.add_tune_time(time.perf_counter() - start)
+                _cache.save(path, new)
+            elif missing:
+                call = cost_model.ConvCall.of(x, geom)
+                measured = cost_model.has_measured_constants(x.device, call.dtype)
+                log_once(('budget', x.device.type), (
+                    f'depth-wise conv autotuning: {limit} measured decisions spent '
+                    f'({config.ENV_TUNE_LIMIT}); new shapes now use '
+                    + ('the cost model' if measured else "PyTorch's own conv (no measured cost "
+                       f'constants for {device_class(x.device)})')), level=logging.INFO)
+                for p in missing:
+                    chosen[p] = untimed_choice(p, call, x.device)
+    plan = Plan(chosen['fwd'], chosen.get('dx', 'native'), chosen.get('dw', 'native'))
+    return plan, len(phases)
+
+
+def route(signature, backend, x, weight, bias, stride, padding, need_dx, need_dw):
+    """Validate a call, decide how it runs and remember that for its ``signature``."""
+    check_call(x, weight, bias)
+    kh, kw = weight.shape[2:]
+    stride = normalize_stride(stride)
+    padding = normalize_padding(padding, kh, kw, stride)
+    native = backend == 'native' or not accelerable(x, weight, bias, stride)
+    geometry = None if native else crop_geometry(x.shape[2], x.shape[3], kh, kw, *padding)
+    if geometry is None:
+        if backend not in ('native', 'auto') and stride != (1, 1):
+            log_once(('stride', backend), f'depth-wise conv backend {backend!r} handles '
+                     'stride 1 only; strided calls run natively', level=logging.INFO)
+        result = Route(TORCH_CONV, None, stride, padding, None, NATIVE_PLAN, 0)
+    else:
+        row, col, geom = geometry
+        w = weight[:, :, row:row + geom.kh, col:col + geom.kw]
+        plan, decisions = plan_for(backend, x, w, bias, geom, need_dx, need_dw, (kh, kw),
+                                   padding)
+        window = (None if (geom.kh, geom.kw) == (kh, kw)
+                  else (row, row + geom.kh, col, col + geom.kw))
+        if plan == NATIVE_PLAN and geom.symmetric:
+            result = Route(TORCH_CONV, window, (1, 1), (geom.pt, geom.pl), geom, plan,
+                           decisions)
+        else:
+            grad = need_dx or need_dw or (bias is not None and bias.requires_grad)
+            result = Route(AUTOGRAD if grad else BACKEND_FORWARD, window, (1, 1), padding, geom,
+                           plan, decisions)
+    if not (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+        ROUTES.store(signature, result)  # a captured call is routed again once capture ends
+    return result
 
 
 def dispatch_cache_info():
-    """Counters (hits / misses / measured / modelled phase decisions) and the decisions."""
-    with _lock:
-        return dict(_stats, size=len(_decisions), decisions=dict(_decisions))
+    """Counters and the measured decisions (key text -> backend).
+
+    ``hits``/``misses``: phase decisions found / not found; ``measured``: decisions timed;
+    ``modelled``: untimed decisions by the cost model; ``native_fallbacks``: untimed decisions
+    that fell back to PyTorch's conv (no measured constants); ``tune_seconds``: wall time spent
+    timing; ``size``: measured decisions held; ``routes``: call signatures routed.
+    """
+    info = _cache.info()
+    info['hits'] += ROUTES.hits
+    info['routes'] = len(ROUTES)
+    return info
 
 
 def clear_dispatch_cache():
-    """Forget in-process decisions and counters (the disk file is left alone)."""
+    """Forget in-process decisions, routes and counters (the disk file is left alone)."""
     with _lock:
-        _decisions.clear()
-        _routes.clear()
-        _disk_loaded.clear()
-        for k in _stats:
-            _stats[k] = 0
+        _cache.clear()
+        ROUTES.clear()

@@ -1,13 +1,21 @@
 """One autograd function whose forward, input gradient and weight gradient may each use a
 different backend (the plan), e.g. a padded direct forward with an FFT weight gradient."""
-from collections import namedtuple
+from typing import NamedTuple
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from .backends import BACKENDS
 
-Plan = namedtuple('Plan', ['fwd', 'dx', 'dw'])
+
+class Plan(NamedTuple):
+    """The backend of each phase."""
+    fwd: str
+    dx: str
+    dw: str
+
+
+NATIVE_PLAN = Plan('native', 'native', 'native')
 
 
 class DepthwiseConvFunction(torch.autograd.Function):

@@ -28,25 +28,23 @@ import random
 import re
 import sys
 import time
-import types
 
 import torch
 import torch.nn.functional as F
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
-try:
-    import replk_mm  # noqa: F401
-except ImportError:  # no OpenMMLab stack: the op sweep needs only torch (end-to-end is skipped)
-    _stub = types.ModuleType('replk_mm')
-    _stub.__path__ = [os.path.join(REPO, 'replk_mm')]
-    sys.modules['replk_mm'] = _stub
 from replk_mm.ops import (  # noqa: E402
+    config,
+    cost_model,
     depthwise_conv2d,
-    dispatch,  # noqa: E402
+    dispatch_cache_info,
     set_default_backend,
 )
+from replk_mm.ops.backends import auto_candidates  # noqa: E402
+from replk_mm.ops.devices import device_class  # noqa: E402
 from replk_mm.ops.geometry import crop_geometry  # noqa: E402
+from replk_mm.ops.keys import decision_key  # noqa: E402
 
 KERNELS = (3, 5, 7, 13, 27, 29, 31)
 STAGE_CHANNELS = (128, 256, 512, 1024)
@@ -95,7 +93,7 @@ def bench(fns, device, rounds, budget_s, tuned=()):
 
 def conv_fn(x, w, backend, train, layout):
     """A forward (no_grad) or forward+backward closure; backend 'torch' is plain F.conv2d."""
-    if layout == 'cl':
+    if layout == 'nhwc':
         x = x.contiguous(memory_format=torch.channels_last)
     k = w.shape[-1]
 
@@ -112,7 +110,7 @@ def conv_fn(x, w, backend, train, layout):
     x = x.detach().requires_grad_()
     w = w.detach().requires_grad_()
     g = torch.randn(x.shape, device=x.device, dtype=x.dtype)
-    if layout == 'cl':
+    if layout == 'nhwc':
         g = g.contiguous(memory_format=torch.channels_last)
 
     def fwd_bwd():
@@ -124,10 +122,44 @@ def plan_name(n, c, h, k, dtype, device, train):
     geom = crop_geometry(h, h, k, k, k // 2, k // 2)[2]
     x = torch.empty(n, c, h, h, dtype=dtype, device=device)
     phases = ('fwd', 'dx', 'dw') if train else ('fwd', )
-    names = [dispatch.dispatch_cache_info()['decisions'].get(dispatch._key(p, x, geom), '?')
-             for p in phases]
+    decisions = dispatch_cache_info()['decisions']
+    names = [decisions.get(decision_key(p, x, (k, k), (k // 2, k // 2)), '?') for p in phases]
     crop = '' if geom.kh == k else f' (crop {geom.kh})'
     return ('/'.join(names) if len(set(names)) > 1 else names[0]) + crop
+
+
+def model_agreement(rows, decisions, dtype, device):
+    """How often the cost model's untimed choice equals the measured decision, over the
+    distinct (shape, phase) decisions of the sweep rows (keys with the current thread count)."""
+    seen, agree, differ = set(), 0, []
+    for r in rows:
+        n, c, h, k = r['batch'], r['channels'], r['hw'], r['k']
+        x = torch.empty(n, c, h, h, dtype=dtype, device=device)
+        geom = crop_geometry(h, h, k, k, k // 2, k // 2)[2]
+        call = cost_model.ConvCall.of(x, geom)
+        for phase in (('fwd', 'dx', 'dw') if r['mode'] == 'fwd+bwd' else ('fwd', )):
+            key = decision_key(phase, x, (k, k), (k // 2, k // 2))
+            if key in seen or key not in decisions:
+                continue
+            seen.add(key)
+            pick = cost_model.cheapest(phase, auto_candidates(device, phase), call, device)
+            agree += pick == decisions[key]
+            if pick != decisions[key]:
+                differ.append(f'{phase} {n}x{c}x{h}x{h} k{k}: measured {decisions[key]}, '
+                              f'model {pick}')
+    return dict(decisions=len(seen), agree=agree, differ=differ,
+                device_class=device_class(device),
+                constants_measured=cost_model.has_measured_constants(
+                    device, str(dtype).replace('torch.', '')))
+
+
+def format_agreement(agreement, args):
+    return (f"Cost model (device class {agreement['device_class']}, constants "
+            f"{'measured' if agreement['constants_measured'] else 'not measured'} for it), "
+            f"{time.strftime('%Y-%m-%d %H:%M')}: its untimed choice equals the measured "
+            f"decision for {agreement['agree']} of {agreement['decisions']} sweep decisions "
+            f"({args.threads[0]} thread(s))"
+            + ''.join(f'\n- {d}' for d in agreement['differ']))
 
 
 def sweep(rows, threads, device, dtype, rounds, budget, extra_backends):
@@ -138,7 +170,7 @@ def sweep(rows, threads, device, dtype, rounds, budget, extra_backends):
         w = torch.randn(c, 1, k, k, device=device, dtype=dtype) / k
         for train in (False, True):
             fns = {'native': conv_fn(x, w, 'torch', train, 'nchw'),
-                   'native_cl': conv_fn(x, w, 'torch', train, 'cl'),
+                   'native_nhwc_input': conv_fn(x, w, 'torch', train, 'nhwc'),
                    'auto': conv_fn(x, w, 'auto', train, 'nchw')}
             for b in extra_backends:
                 fns[b] = conv_fn(x, w, b, train, 'nchw')
@@ -149,14 +181,14 @@ def sweep(rows, threads, device, dtype, rounds, budget, extra_backends):
                        ms={name: v * 1e3 for name, v in t.items()},
                        auto_gflops=flops / t['auto'] / 1e9,
                        vs_native=t['native'] / t['auto'],
-                       vs_best_native=min(t['native'], t['native_cl']) / t['auto'],
+                       vs_best_native=min(t['native'], t['native_nhwc_input']) / t['auto'],
                        plan=plan_name(n, c, h, k, dtype, device, train))
             out.append(row)
             print(format_row(row, extra_backends), flush=True)
     return out
 
 
-HEADER = ('| input | stage | C | HxW | K | B | mode | thr | native NCHW ms | native CL ms '
+HEADER = ('| input | stage | C | HxW | K | B | mode | thr | native NCHW ms | native NHWC ms '
           '| auto ms | auto GFLOP/s | x vs NCHW | x vs best native | auto plan (fwd/dx/dw) |')
 
 
@@ -169,16 +201,37 @@ def header(extra):
 def format_row(r, extra):
     ms = r['ms']
     cells = [r['input'], r['stage'], r['channels'], f"{r['hw']}x{r['hw']}", r['k'], r['batch'],
-             r['mode'], r['threads'], f"{ms['native']:.2f}", f"{ms['native_cl']:.2f}",
+             r['mode'], r['threads'], f"{ms['native']:.2f}", f"{ms['native_nhwc_input']:.2f}",
              f"{ms['auto']:.2f}", f"{r['auto_gflops']:.1f}", f"{r['vs_native']:.2f}",
              f"{r['vs_best_native']:.2f}"] + [f"{ms[b]:.2f}" for b in extra] + [r['plan']]
     return '| ' + ' | '.join(str(c) for c in cells) + ' |'
 
 
 # ---------------------------------------------------------------------------- end to end
+class Unavailable(Exception):
+    """A part of the benchmark needs a package that is not installed."""
+
+
+def replknet_class():
+    """RepLKNet: the torch-only trunk (replk_mm.layers) where it exists, else the OpenMMLab
+    backbone; Unavailable (saying what to install) when neither imports."""
+    try:
+        from replk_mm.layers import RepLKNetTrunk
+        return RepLKNetTrunk
+    except ImportError as torch_only:
+        try:
+            from replk_mm.models.backbones.replknet import RepLKNet
+            return RepLKNet
+        except ImportError as plugin:
+            raise Unavailable(
+                'the end-to-end steps need RepLKNet from replk_mm.layers (torch only; not in '
+                f'this checkout: {torch_only}) or from the OpenMMLab plugin (needs mmengine and '
+                f'mmcv: {plugin}); install them with `bash tools/setup_env.sh`') from plugin
+
+
 def e2e_backbone(threads, rounds, batch=2, size=224, deploy_form=True):
     """RepLKNet-31B + pooled linear classifier: one SGD training step; deploy-form forward."""
-    from replk_mm.models.backbones.replknet import RepLKNet
+    RepLKNet = replknet_class()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     backbone = RepLKNet(arch='31B', out_indices=(3, ))
@@ -221,9 +274,12 @@ def e2e_backbone(threads, rounds, batch=2, size=224, deploy_form=True):
 
 def e2e_upernet(threads, rounds, batch=1, size=512):
     """UperNet-31B (mmseg UPerHead on the backbone, built directly) training step at 512."""
-    from mmseg.models.decode_heads import UPerHead
-
-    from replk_mm.models.backbones.replknet import RepLKNet
+    try:
+        from mmseg.models.decode_heads import UPerHead
+    except ImportError as e:
+        raise Unavailable(f'the UperNet step needs mmsegmentation ({e}); install it with '
+                          '`bash tools/setup_env.sh`') from e
+    RepLKNet = replknet_class()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     backbone = RepLKNet(arch='31B', drop_path_rate=0.3)
@@ -305,7 +361,7 @@ def machine_line(args):
         pass
     return (f'{os.cpu_count()}-core CPU ({cpu}), torch {torch.__version__}, '
             f"threads {args.threads}, {time.strftime('%Y-%m-%d %H:%M')}, "
-            f"autotune={os.environ.get(dispatch.ENV_AUTOTUNE, 'measure')}, malloc="
+            f"autotune={os.environ.get(config.ENV_AUTOTUNE, 'measure')}, malloc="
             + ('glibc default' if args.system_malloc else 'steady (MALLOC_MMAP_THRESHOLD_, '
                'MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_)'))
 
@@ -338,6 +394,10 @@ def main():
     parser.add_argument('--backends', default=None,
                         help="extra forced backends to time, e.g. 'fft,padded' (full: fft,padded)")
     parser.add_argument('--skip-sweep', action='store_true')
+    parser.add_argument('--model-agreement', metavar='JSON', default=None,
+                        help="only compare the cost model's untimed choices with the measured "
+                        'decisions of an earlier run (its .json), e.g. after changing the '
+                        'model; rewrites that block of --out')
     parser.add_argument('--e2e', default=None, choices=['none', 'backbone', 'upernet', 'all'],
                         help='end-to-end steps (CPU only): quick default backbone, full all; '
                         'upernet needs mmseg')
@@ -354,6 +414,18 @@ def main():
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     torch.manual_seed(0)
     blocks, raw = {}, {}
+    if args.model_agreement:
+        with open(args.model_agreement) as f:
+            earlier = json.load(f)
+        torch.set_num_threads(args.threads[0])
+        agreement = model_agreement(earlier['sweep'], earlier['decisions'], dtype, device)
+        print(format_agreement(agreement, args))
+        if args.out:
+            write_markdown(args.out, f'{mode}-model', format_agreement(agreement, args))
+            earlier['model_agreement'] = agreement
+            with open(args.model_agreement, 'w') as f:
+                json.dump(earlier, f, indent=1)
+        return
     if not args.skip_sweep:
         print(header(extra))
         rows = sweep(sweep_rows(args.quick), args.threads[0], device, dtype, rounds, 20,
@@ -364,6 +436,9 @@ def main():
             todo = [r for r in TARGET_ROWS if (r[-1] != 2 if t == args.threads[0]
                                                else r[-1] == 2 or not args.quick)]
             targets += sweep(todo, t, device, dtype, rounds, 20, extra)
+        torch.set_num_threads(args.threads[0])
+        agreement = model_agreement(rows, dispatch_cache_info()['decisions'], dtype, device)
+        blocks['model'] = format_agreement(agreement, args)
         slower = [r for r in rows + targets if r['vs_native'] < 1]
         blocks['sweep'] = '\n\n'.join([
             f'Machine: {machine_line(args)}. Mode: {mode}.',
@@ -376,7 +451,7 @@ def main():
             f"Rows where 'auto' measured slower than native NCHW: {len(slower)} of "
             f"{len(rows) + len(targets)}"
             + ''.join(f"\n- {format_row(r, extra)}" for r in slower)])
-        raw.update(sweep=rows, targets=targets)
+        raw.update(sweep=rows, targets=targets, model_agreement=agreement)
     if device.type == 'cpu' and e2e in ('backbone', 'all'):
         try:
             rows = []
@@ -386,8 +461,8 @@ def main():
             print(format_e2e(rows))
             blocks['e2e'] = f'Machine: {machine_line(args)}.\n\n' + format_e2e(rows)
             raw.update(e2e_backbone=rows)
-        except ImportError as e:
-            print(f'skipping the end-to-end backbone step (needs mmcv/mmengine): {e}')
+        except Unavailable as e:
+            print(f'skipping the end-to-end backbone step: {e}')
     if device.type == 'cpu' and e2e in ('upernet', 'all'):
         try:
             rows = e2e_upernet(args.threads[0], 1 if args.quick else 2)
@@ -395,9 +470,9 @@ def main():
             blocks['upernet'] = (f'Machine: {machine_line(args)}.\n\n'
                                  + format_e2e(rows))
             raw.update(e2e_upernet=rows)
-        except ImportError as e:
-            print(f'skipping the UperNet step (needs mmseg): {e}')
-    raw.update(decisions=dispatch.dispatch_cache_info()['decisions'])
+        except Unavailable as e:
+            print(f'skipping the UperNet step: {e}')
+    raw.update(decisions=dispatch_cache_info()['decisions'])
     if args.out:
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         for name, text in blocks.items():
@@ -407,7 +482,8 @@ def main():
         old.update(raw)  # a partial run (e.g. --skip-sweep) keeps the other sections
         with open(json_path, 'w') as f:
             json.dump(old, f, indent=1)
-        print(f'wrote {args.out} ({", ".join(blocks)}) and {json_path}')
+        print((f'wrote {args.out} ({", ".join(blocks)}) and ' if blocks else 'wrote ')
+              + json_path)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ same spectra. fp16/bf16 are computed in fp32 (cuFFT half needs power-of-2 sizes)
 import torch
 import torch.nn.functional as F
 
-from .common import like_input_layout
+from ..layout import like_input_layout
 
 
 def available(device):

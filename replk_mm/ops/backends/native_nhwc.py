@@ -1,13 +1,13 @@
-"""PyTorch's forward on a channels_last copy, for NCHW inputs (auto-dispatch only).
+"""PyTorch's forward on an NHWC (channels_last) copy of an NCHW input ('auto' only).
 
 oneDNN's NHWC depth-wise forward has no gemm fallback for large padding, and the two layout
 copies are cheap next to a large-kernel conv. Its weight gradient has the fallback, and the
-input gradient gains nothing, so this backend only offers the forward phase.
+input gradient gains nothing, so this backend offers the forward phase only.
 """
 import torch
 
+from ..layout import like_input_layout
 from . import native
-from .common import like_input_layout
 
 PHASES = ('fwd', )
 

@@ -1,0 +1,124 @@
+"""Process-wide settings of ``replk_mm.ops``: the backend used where a call names none, and how
+``'auto'`` decides (one small module of flags, as timm keeps its layer flags).
+
+Backend, highest priority first: the ``backend=`` argument (module, function, config),
+:func:`set_default_backend`, the ``REPLK_DW_CONV_BACKEND`` environment variable, then
+``'auto'``. Environment variables are read when they are needed, so a launcher or a test can
+set them at any time before the first call of a shape:
+
+============================  ===================================================================
+``REPLK_DW_CONV_BACKEND``     ``auto`` | ``native`` | ``padded`` | ``fft`` | ``triton``
+``REPLK_DW_CONV_AUTOTUNE``    ``measure`` (default): time new shape buckets; ``model``: never
+                              time (the cost model where its constants were measured for the
+                              device class, else PyTorch's conv)
+``REPLK_DW_CONV_TUNE_LIMIT``  measured phase decisions per process (default 512), then as
+                              ``model``
+``REPLK_DW_CONV_CACHE``       unset: decisions in memory only; ``1``: also on disk in
+                              ``~/.cache/replk_mm/dw_conv_autotune.json``; or a file path
+``REPLK_DW_CONV_COSTS``       a JSON file of measured GPU cost constants (the GPU check writes
+                              one)
+============================  ===================================================================
+"""
+import os
+
+from ._log import log_once
+
+BACKEND_CHOICES = ('auto', 'native', 'padded', 'fft', 'triton')
+AUTOTUNE_MODES = ('measure', 'model')
+DEFAULT_TUNE_LIMIT = 512
+
+ENV_BACKEND = 'REPLK_DW_CONV_BACKEND'
+ENV_AUTOTUNE = 'REPLK_DW_CONV_AUTOTUNE'
+ENV_TUNE_LIMIT = 'REPLK_DW_CONV_TUNE_LIMIT'
+ENV_CACHE = 'REPLK_DW_CONV_CACHE'
+ENV_COSTS = 'REPLK_DW_CONV_COSTS'
+
+_default_backend = None  # set by set_default_backend; None: environment, then 'auto'
+
+
+def check_backend(backend, allow_none=True):
+    """The backend name in lower case; a clear error for anything else."""
+    if backend is None and allow_none:
+        return backend
+    if not isinstance(backend, str) or backend.lower() not in BACKEND_CHOICES:
+        raise ValueError(f'unknown depth-wise conv backend {backend!r}; choose one of '
+                         f'{BACKEND_CHOICES}' + (' or None (the default)' if allow_none else ''))
+    return backend.lower()
+
+
+class set_default_backend:
+    """Set the backend used where none is given; as a context manager, restore it on exit.
+
+    ``set_default_backend('fft')`` sets it for the process; ``with set_default_backend('native'):``
+    only inside the block. ``None`` goes back to the environment variable / ``'auto'``.
+    """
+
+    def __init__(self, backend):
+        global _default_backend
+        backend = check_backend(backend)
+        self.previous, _default_backend = _default_backend, backend
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _default_backend
+        _default_backend = self.previous
+
+
+def get_default_backend():
+    if _default_backend is not None:
+        return _default_backend
+    env = os.environ.get(ENV_BACKEND, '').strip().lower()
+    if not env:
+        return 'auto'
+    if env not in BACKEND_CHOICES:
+        log_once(('env', ENV_BACKEND, env), f'{ENV_BACKEND}={env!r} is not one of '
+                 f"{BACKEND_CHOICES}; using 'auto' (unset it or pick one of those)")
+        return 'auto'
+    return env
+
+
+def autotune_mode():
+    """'measure' or 'model' (see the module docstring)."""
+    env = os.environ.get(ENV_AUTOTUNE, '').strip().lower()
+    if not env:
+        return 'measure'
+    if env not in AUTOTUNE_MODES:
+        log_once(('env', ENV_AUTOTUNE, env), f'{ENV_AUTOTUNE}={env!r} is not one of '
+                 f"{AUTOTUNE_MODES}; using 'measure'")
+        return 'measure'
+    return env
+
+
+def tune_limit():
+    """How many phase decisions one process may measure."""
+    env = os.environ.get(ENV_TUNE_LIMIT, '').strip()
+    if not env:
+        return DEFAULT_TUNE_LIMIT
+    try:
+        limit = int(env)
+        if limit < 0:
+            raise ValueError
+    except ValueError:
+        log_once(('env', ENV_TUNE_LIMIT, env), f'{ENV_TUNE_LIMIT}={env!r} is not a '
+                 f'non-negative integer; using {DEFAULT_TUNE_LIMIT}')
+        return DEFAULT_TUNE_LIMIT
+    return limit
+
+
+def cache_path():
+    """The decision file, or None when decisions stay in memory."""
+    value = os.environ.get(ENV_CACHE, '').strip()
+    if value.lower() in ('', '0', 'off', 'false', 'no'):
+        return None
+    if value.lower() in ('1', 'on', 'true', 'yes'):
+        return os.path.join(os.path.expanduser('~'), '.cache', 'replk_mm',
+                            'dw_conv_autotune.json')
+    return os.path.expanduser(value)
+
+
+def costs_path():
+    """A JSON file of measured cost constants given by the user, or None."""
+    value = os.environ.get(ENV_COSTS, '').strip()
+    return os.path.expanduser(value) if value else None
