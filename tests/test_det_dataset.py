@@ -1,11 +1,11 @@
-"""The synthetic COCO-layout generator and the validating CheckedCocoDataset."""
+"""The validating CheckedCocoDataset on synthetic COCO-layout data (the generator itself is
+tested in test_synthetic_data.py)."""
 import copy
 import io
 import json
 import logging
 import os.path as osp
 
-import numpy as np
 import pytest
 
 pytest.importorskip('mmdet')
@@ -16,7 +16,8 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from pycocotools.coco import COCO  # noqa: E402
 
 import replk_mm.datasets.coco_checked  # noqa: E402,F401  (registers CheckedCocoDataset)
-from replk_mm.demo.synthetic_coco import CLASSES, is_demo_coco, make_demo_coco  # noqa: E402
+from replk_mm.datasets.synthetic import COCO_CLASSES as CLASSES  # noqa: E402
+from replk_mm.datasets.synthetic import make_coco_demo  # noqa: E402
 
 MASK_PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -28,8 +29,8 @@ MASK_PIPELINE = [
 @pytest.fixture(scope='module')
 def coco_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('demo_coco'))
-    make_demo_coco(root, num_train=12, num_val=6, image_size=(96, 128), min_size=16,
-                   max_size=40, seed=3)
+    make_coco_demo(root, num_train=12, num_val=6, image_size=(96, 128), object_sizes=(16, 40),
+                   seed=3)
     return root
 
 
@@ -56,67 +57,6 @@ def write_variant(root, tmp_path, edit):
     path = tmp_path / 'instances_bad.json'
     path.write_text(json.dumps(coco))
     return str(path)
-
-
-def test_generator_writes_the_coco_layout(coco_root):
-    for split, n in (('train2017', 12), ('val2017', 6)):
-        ann_file = osp.join(coco_root, 'annotations', f'instances_{split}.json')
-        coco = COCO(ann_file)
-        assert len(coco.getImgIds()) == n
-        assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
-        for ann in coco.loadAnns(coco.getAnnIds()):
-            image = coco.loadImgs(ann['image_id'])[0]
-            assert osp.isfile(osp.join(coco_root, split, image['file_name']))
-            x, y, w, h = ann['bbox']
-            assert 0 <= x and 0 <= y and x + w <= image['width'] and y + h <= image['height']
-            polygon = np.array(ann['segmentation'][0]).reshape(-1, 2)
-            assert np.allclose(polygon.min(0), [x, y], atol=0.01)
-            # The rasterized polygon covers about the annotated area.
-            assert abs(coco.annToMask(ann).sum() - ann['area']) < 0.15 * ann['area'] + 8
-    assert is_demo_coco(coco_root, num_train=12, num_val=6, image_size=(96, 128), min_size=16,
-                        max_size=40, seed=3)
-    assert not is_demo_coco(coco_root, num_train=12, num_val=6, seed=4)
-
-
-def test_generator_is_deterministic_and_checks_arguments(tmp_path):
-    a = make_demo_coco(str(tmp_path / 'a'), num_train=3, num_val=2, seed=1)
-    b = make_demo_coco(str(tmp_path / 'b'), num_train=3, num_val=2, seed=1)
-    for split in ('train2017', 'val2017'):
-        with open(a[split]['ann_file']) as fa, open(b[split]['ann_file']) as fb:
-            assert json.load(fa)['annotations'] == json.load(fb)['annotations']
-    with pytest.raises(ValueError, match='min_size'):
-        make_demo_coco(str(tmp_path / 'c'), image_size=(64, 64), max_size=80)
-    with pytest.raises(ValueError, match='train2017 images'):
-        make_demo_coco(str(tmp_path / 'c'), num_train=0)
-    with pytest.raises(ValueError, match='classes'):
-        make_demo_coco(str(tmp_path / 'c'), classes=('hexagon', ))
-
-
-def test_mmdet_reads_it_and_cocometric_scores_ground_truth_as_perfect(coco_root):
-    """mmdet's own CocoDataset and CocoMetric: GT fed back as predictions gives AP 1."""
-    import torch
-    from mmdet.evaluation import CocoMetric
-    from mmdet.structures.mask import BitmapMasks
-
-    dataset = build_dataset(coco_root, 'val2017', dataset_type='CocoDataset', test_mode=True)
-    metric = CocoMetric(ann_file=osp.join(coco_root, 'annotations', 'instances_val2017.json'),
-                        metric=['bbox', 'segm'])
-    metric.dataset_meta = dataset.metainfo
-    total = 0
-    for i in range(len(dataset)):
-        sample = dataset[i]['data_samples']
-        gt = sample.gt_instances
-        total += len(gt)
-        assert isinstance(gt.masks, BitmapMasks) and gt.masks.areas.min() > 0
-        pred = dict(bboxes=gt.bboxes.tensor, labels=gt.labels,
-                    scores=torch.ones(len(gt)), masks=torch.from_numpy(gt.masks.masks).bool())
-        metric.process({}, [dict(pred_instances=pred, img_id=sample.img_id,
-                                 ori_shape=sample.ori_shape)])
-    assert total == len(COCO(osp.join(coco_root, 'annotations',
-                                      'instances_val2017.json')).getAnnIds())
-    results = metric.compute_metrics(metric.results)
-    assert results['bbox_mAP'] == pytest.approx(1.0, abs=1e-3)
-    assert results['segm_mAP'] > 0.9  # polygon -> RLE rasterization is not pixel-identical
 
 
 def test_checked_dataset_accepts_valid_files_like_cocodataset(coco_root):

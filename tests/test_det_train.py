@@ -18,7 +18,7 @@ from conftest import free_port, run_tool
 
 pytest.importorskip('mmdet')
 
-from replk_mm.demo.synthetic_coco import make_demo_coco  # noqa: E402
+from replk_mm.datasets.synthetic import make_coco_demo  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_DIR = osp.join(REPO, 'configs', 'demo')
@@ -78,7 +78,7 @@ def _load_predictions(path):
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp('det')
     data = str(root / 'coco')
-    make_demo_coco(data, num_train=6, num_val=5, seed=1)  # 5 val images: uneven over 2 ranks
+    make_coco_demo(data, num_train=6, num_val=5, seed=1)  # 5 val images: uneven over 2 ranks
     return dict(root=str(root), data=data,
                 cascade=_write_config(str(root), CASCADE_DEMO, data, 'cascade_tiny.py'),
                 # A 4-iteration FCOS scores nothing above 0.05: keep all its boxes for CocoMetric.
@@ -176,8 +176,8 @@ def test_reparameterized_detector_gives_the_same_detections(workspace, trained_c
     assert merged == 5  # one large kernel per RepLK block: layers 1-1-2-1
     state = torch.load(deploy_ckpt, map_location='cpu', weights_only=False)['state_dict']
     assert not any('lkb_origin' in k or 'small_conv' in k for k in state)
-    from replk_mm.demo.det_demo import init_detector
-    # The deploy checkpoint carries no class names: they come from the config.
+    from replk_mm.apis import init_detector
+    # The deploy checkpoint keeps the training checkpoint's meta (class names).
     assert init_detector(deploy_cfg, deploy_ckpt).dataset_meta['classes'] == \
         ('circle', 'square', 'triangle')
     out = osp.join(work_dir, 'predictions.pkl')
@@ -244,7 +244,7 @@ def test_det_image_demo_draws_predictions(workspace, trained_cascade, tmp_path):
                          out, '--score-thr', '0.0', '--scale', '2'])
     assert 'masks' in result.pred_instances
     assert Image.open(out).size == (320, 320)
-    from replk_mm.demo.det_demo import init_detector
+    from replk_mm.apis import init_detector
     model = init_detector(workspace['cascade'], trained_cascade['checkpoint'])
     assert model.dataset_meta['classes'] == ('circle', 'square', 'triangle')  # not COCO's
 
@@ -257,15 +257,16 @@ def test_image_demo_names_a_missing_file(workspace, tmp_path):
 
 
 def test_det_demo_tool_runs_end_to_end(tmp_path):
-    from replk_mm.demo.det_demo import AP_KEYS
+    from tools.demo.det_demo import AP_KEYS
     from tools.demo.det_demo import main as det_demo
     work_dir = str(tmp_path / 'demo')
     summary = det_demo(['--iters', '2', '--num-train', '4', '--num-val', '3', '--num-drawn',
                         '2', '--workers', '0', '--work-dir', work_dir,
                         '--data-root', str(tmp_path / 'demo_coco')])
     for key in AP_KEYS:
-        assert summary['metrics'][key] == pytest.approx(summary['metrics_deploy'][key],
-                                                        abs=5e-3)
+        assert summary.metrics[key] == pytest.approx(summary.metrics_deploy[key], abs=5e-3)
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth')) and osp.isfile(
-        summary['deploy_checkpoint'])
-    assert len(summary['drawn']) == 2 and all(osp.isfile(f) for f in summary['drawn'])
+        summary.deploy_checkpoint)
+    assert [osp.relpath(f, work_dir) for f in summary.pictures] == [
+        'drawn/000000000005_pred.png', 'drawn/000000000006_pred.png']
+    assert all(osp.isfile(f) for f in summary.pictures)

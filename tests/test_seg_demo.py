@@ -1,5 +1,6 @@
 """The README's main job (tools/run_demo.sh -> tools/demo/seg_demo.py), shortened: every phase
-runs (data, tools/train.py, evaluation, re-parameterization, evaluation, overlays)."""
+of the shared demo driver runs (data, tools/train.py, evaluation, re-parameterization,
+evaluation, overlays). The detection demo runs in test_det_train.py."""
 import os.path as osp
 
 import pytest
@@ -14,9 +15,12 @@ def test_seg_demo_runs_every_phase(tmp_path, capsys):
     for step in range(1, 6):
         assert f'[seg demo {step}/5]' in out
     assert 'compute threads: 1 (as requested)' in out
-    assert summary['miou_deploy'] == pytest.approx(summary['miou'], abs=0.05)
-    assert osp.isfile(summary['deploy_checkpoint'])
-    assert [osp.basename(p) for p in summary['overlays']] == ['ADE_val_00000001_overlay.png']
+    assert 'generated 8 training + 2 validation images' in out
+    assert '[seg demo] summary' in out and 'mIoU' in out and 'pictures: ' in out
+    assert summary.metrics_deploy['mIoU'] == pytest.approx(summary.metrics['mIoU'], abs=0.05)
+    assert osp.isfile(summary.deploy_checkpoint)
+    assert [osp.relpath(p, tmp_path / 'work') for p in summary.pictures] == [
+        'overlays/ADE_val_00000001_overlay.png']
     assert osp.isfile(tmp_path / 'data' / 'replk_demo_meta.json')
 
 
@@ -27,3 +31,16 @@ def test_seg_demo_rejects_bad_arguments(capsys):
         with pytest.raises(SystemExit):
             parse_args(bad)
         assert message in capsys.readouterr().err
+
+
+def test_thread_choice(monkeypatch):
+    from tools.demo import demo_driver
+    assert demo_driver.choose_threads(3)[0] == 3
+    assert demo_driver.choose_threads(None)[0] is None
+    monkeypatch.setattr(demo_driver.os, 'cpu_count', lambda: 2)
+    monkeypatch.setattr(demo_driver.os, 'getloadavg', lambda: (1.5, 0, 0))
+    assert demo_driver.choose_threads('auto')[0] == 1  # busy: one thread
+    monkeypatch.setattr(demo_driver.os, 'getloadavg', lambda: (0.2, 0, 0))
+    assert demo_driver.choose_threads('auto')[0] is None  # idle: one per core
+    with pytest.raises(ValueError, match="threads must be a positive int, None or 'auto'"):
+        demo_driver.choose_threads(0)

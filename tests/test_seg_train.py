@@ -18,7 +18,7 @@ import torch
 from conftest import free_port, run_tool
 from mmengine.hooks import Hook
 
-from replk_mm.demo.synthetic_seg import make_ade20k_demo
+from replk_mm.datasets.synthetic import make_ade20k_demo
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
@@ -76,7 +76,7 @@ def _miou(output):
 def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp('seg_train')
     root = str(base / 'data')
-    make_ade20k_demo(root, num_train=16, num_val=4, min_size=64, max_size=80)
+    make_ade20k_demo(root, num_train=16, num_val=4, min_side=64, max_side=80)
     config = str(base / 'tiny_seg.py')
     with open(config, 'w') as f:
         f.write(TINY_CONFIG.format(base=DEMO_CONFIG, root=root, iters=MAX_ITERS, half=HALF))

@@ -2,8 +2,10 @@
 # The README's main job, on a fresh clone: set up .venv if needed (tools/setup_env.sh), then
 #   seg (default): train a small RepLKNet + UperNet on synthetic ADE20K-layout data on the CPU
 #                  through tools/train.py, evaluate mIoU, re-parameterize, evaluate again and
-#                  write prediction overlays (tools/demo/seg_demo.py, ~10 min on 2 cores);
-#   det:           the detection demo (tools/demo/det_demo.py).
+#                  write prediction overlays (tools/demo/seg_demo.py, ~5-7 min on 2 cores);
+#   det:           the same for a small RepLKNet + Cascade Mask R-CNN on synthetic COCO-layout
+#                  data, with drawn detections (tools/demo/det_demo.py, ~7-10 min).
+# Both demos are one driver (tools/demo/demo_driver.py) run with a different description.
 # Usage: bash tools/run_demo.sh [seg|det] [demo options, e.g. --work-dir DIR --iters N]
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,8 +1,9 @@
 # CPU demo: a narrow RepLKNet (the 31B kernels 31-29-27-13, channels 32-64-128-256, blocks
 # 1-1-2-1) + Cascade Mask R-CNN with the full-size head design (4conv1fc GIoU box heads,
 # FCN mask head), narrowed, trained from scratch on the synthetic shapes dataset of
-# replk_mm/demo/synthetic_coco.py (make it with tools/dataset_converters/make_demo_coco.py,
-# or let tools/demo/det_demo.py do everything).
+# replk_mm/datasets/synthetic/coco.py (make it with
+# `python tools/dataset_converters/make_demo_data.py coco data/demo_coco`, or let
+# tools/demo/det_demo.py do everything).
 _base_ = [
     '../_base_/models/cascade_mask_rcnn_replknet_fpn.py',
     '../_base_/datasets/demo_coco_instance.py',

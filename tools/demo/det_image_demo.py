@@ -1,13 +1,17 @@
-"""Draw a detector's predictions (boxes, labels, masks) on one image.
+"""Draw a detector's predictions (boxes, class names, scores, masks) on one image.
 
     python tools/demo/det_image_demo.py IMG CONFIG CHECKPOINT --out drawn.png
+
+Training-form and re-parameterized (deploy-form) checkpoints both work with the same config.
+The picture is drawn by mmdet's DetLocalVisualizer.
 """
 import argparse
 import os.path as osp
 import sys
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
+from mmengine.config import DictAction
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def parse_args(argv=None):
@@ -15,14 +19,20 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('img', help='image file')
     parser.add_argument('config', help='detector config')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (training or deploy form)')
     parser.add_argument('--out', default='drawn.png', help='output image (default: %(default)s)')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='draw predictions scoring at least this (default: %(default)s)')
     parser.add_argument('--scale', type=int, default=1,
                         help='enlarge small images by this factor before drawing')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu or cuda:0')
-    return parser.parse_args(argv)
+    parser.add_argument('--device', default=None, help='cpu, cuda:0, ... (default: cuda:0 if '
+                        'available, else cpu)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error(f'--scale must be >= 1, got {args.scale}')
+    return args
 
 
 def main(argv=None):
@@ -31,13 +41,12 @@ def main(argv=None):
                        (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             sys.exit(f'det_image_demo: {what} {path} does not exist')
-    import replk_mm  # noqa: F401  (RepLKNet, checkpoint loading under torch>=2.6)
-    from replk_mm.demo.det_demo import draw_predictions, init_detector, predict
-    model = init_detector(args.config, args.checkpoint, device=args.device)
-    result = predict(model, model.cfg, [args.img])[0]
-    draw_predictions([args.img], [result], model.dataset_meta['classes'],
-                     score_thr=args.score_thr,
-                     scale=args.scale, out_files=[args.out])
+    from replk_mm.apis import draw_detection, inference_detector, init_detector
+    model = init_detector(args.config, args.checkpoint, device=args.device,
+                          cfg_options=args.cfg_options)
+    result = inference_detector(model, args.img)
+    draw_detection(model, args.img, result, out_file=args.out, score_thr=args.score_thr,
+                   scale=args.scale)
     keep = result.pred_instances.scores >= args.score_thr
     print(f'{int(keep.sum())} detections with score >= {args.score_thr} -> {args.out}')
     return result

@@ -1,5 +1,6 @@
-# The synthetic shapes dataset in the COCO layout (replk_mm/demo/synthetic_coco.py; make it
-# with tools/dataset_converters/make_demo_coco.py), small images, read by mmdet's CocoDataset
+# The synthetic shapes dataset in the COCO layout (replk_mm/datasets/synthetic/coco.py; make it
+# with `python tools/dataset_converters/make_demo_data.py coco data/demo_coco`, or
+# make_demo_coco.py), small images, read by mmdet's CocoDataset
 # (with annotation checks) and scored by CocoMetric. Boxes-only detectors override the
 # pipelines' LoadAnnotations and the evaluator's metric.
 _base_ = ['mmdet::_base_/datasets/coco_instance.py']
