@@ -8,7 +8,7 @@ from mmengine.registry import DefaultScope, init_default_scope
 
 from ..engine.safe_load import read_checkpoint
 from ..models import switch_to_deploy
-from ..models.checkpoint import load_model_state_dict
+from ..models.checkpoint import load_model_state_dict, unwrap_state_dict
 from .runner import load_config
 
 
@@ -20,9 +20,10 @@ def _deploy_capable(type_name):
     return cls is not None and 'small_kernel_merged' in inspect.signature(cls).parameters
 
 
-def _set_small_kernel_merged(node):
-    """Mark every re-parameterizable backbone config (RepLKNet, LKConvNeXt, ...) as deploy
-    form; returns how many were found."""
+def mark_deploy_form(node):
+    """Build every re-parameterizable replk_mm backbone (RepLKNet, LKConvNeXt, ...) of a model
+    config (dict, in place) in deploy form, without its pre-trained ``init_cfg``; returns how
+    many were found."""
     found = 0
     if isinstance(node, dict):
         if _deploy_capable(node.get('type', '')):
@@ -30,10 +31,10 @@ def _set_small_kernel_merged(node):
             node.pop('init_cfg', None)  # the deploy checkpoint carries the weights
             found += 1
         for value in node.values():
-            found += _set_small_kernel_merged(value)
+            found += mark_deploy_form(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            found += _set_small_kernel_merged(value)
+            found += mark_deploy_form(value)
     return found
 
 
@@ -56,9 +57,7 @@ def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None, allow
     cfg = load_config(config)
     model = build_model(cfg)
     loaded = read_checkpoint(checkpoint, map_location='cpu')
-    state_dict = loaded.get('state_dict', loaded)
-    if all(k.startswith('module.') for k in state_dict):  # saved from a DDP-wrapped model
-        state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
+    state_dict = unwrap_state_dict(loaded)
     load_model_state_dict(model, state_dict, strict=not allow_partial, source=checkpoint,
                           partial_hint='To convert only what fits, pass --allow-partial.')
     model.eval()
@@ -69,7 +68,7 @@ def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None, allow
     print_log(f'merged {merged} large-kernel branches; saved {out}', logger='current')
     if deploy_config:
         deploy_cfg = copy.deepcopy(cfg)
-        if not _set_small_kernel_merged(deploy_cfg.model):
+        if not mark_deploy_form(deploy_cfg.model):
             raise ValueError(f'{config} has no re-parameterizable replk_mm backbone')
         deploy_cfg.dump(deploy_config)
         print_log(f'deploy config written to {deploy_config}', logger='current')

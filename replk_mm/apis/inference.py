@@ -24,7 +24,6 @@ import copy
 import math
 import os
 import os.path as osp
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -34,7 +33,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope, init_default_scope
 
 from ..engine import read_checkpoint
-from ..models.checkpoint import load_model_state_dict
+from ..models.checkpoint import load_model_state_dict, unwrap_state_dict
+from .deploy import mark_deploy_form
 from .runner import load_config
 
 # (and RepLKSegInferencer, RepLKDetInferencer, made on first use: see __getattr__ below)
@@ -46,7 +46,7 @@ _SCOPE_TASK = {'mmseg': 'segmentation', 'mmdet': 'detection'}
 
 # ------------------------------------------------------------------------------- models
 def is_deploy_form(state_dict):
-    """Whether a state dict holds re-parameterized RepLKNet blocks (``lkb_reparam`` keys)."""
+    """Whether a state dict holds re-parameterized replk_mm blocks (``lkb_reparam`` keys)."""
     return any('lkb_reparam' in key for key in state_dict)
 
 
@@ -67,20 +67,11 @@ def _config(config, cfg_options, scope):
     return cfg, name
 
 
-def _model_state_dict(ckpt):
-    """The model's weights in a checkpoint, without the ``module.`` prefix of wrapped models
-    (as mmengine's loader reads them)."""
-    state_dict = ckpt.get('state_dict', ckpt)
-    return OrderedDict((key[len('module.'):] if key.startswith('module.') else key, value)
-                       for key, value in state_dict.items())
-
-
 def _mark_deploy_form(cfg, checkpoint, config_name):
-    backbone = cfg.model.get('backbone')
-    if backbone is None or str(backbone.get('type', '')).split('.')[-1] != 'RepLKNet':
-        raise ValueError(f'checkpoint {checkpoint} holds re-parameterized RepLKNet weights '
-                         f'(lkb_reparam), but the backbone of {config_name} is not RepLKNet')
-    backbone.small_kernel_merged = True
+    if not mark_deploy_form(cfg.model):
+        raise ValueError(f'checkpoint {checkpoint} holds re-parameterized weights '
+                         f'(lkb_reparam), but {config_name} has no replk_mm backbone with a '
+                         'deploy form')
 
 
 def _class_meta(ckpt, cfg, scope, checkpoint, config_name):
@@ -139,7 +130,7 @@ def _init_model(config, checkpoint, device, cfg_options, scope):
         model = revert_sync_batchnorm(model)  # SyncBN needs CUDA
     if ckpt is not None:
         # strict: every missing, unexpected or mis-shaped key is named, with the likely cause
-        load_model_state_dict(model, _model_state_dict(ckpt),
+        load_model_state_dict(model, unwrap_state_dict(ckpt),
                               source=f'checkpoint {checkpoint} on {config_name}')
     else:
         print_log(f'no checkpoint given: the {_SCOPE_TASK[scope]} model of {config_name} '
