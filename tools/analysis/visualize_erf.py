@@ -1,85 +1,130 @@
-"""Effective receptive field heatmap of RepLKNet (or any config's backbone), paper-style.
+"""Effective receptive fields of several models in one figure, by the RepLKNet paper's method.
 
-    python tools/analysis/visualize_erf.py --arch 31B --images data/demo_ade20k/images/validation \
-        --size 512 --num-images 10 --out erf_31b.png
+The official method (erf/visualize_erf.py + erf/analyze_erf.py of DingXiaoH/RepLKNet-pytorch):
+the first 50 images of a folder (ImageFolder order; the paper used ImageNet val) resized to
+1024x1024, the ReLU'd gradient of the ReLU'd centre response of the last stage (before the
+final norm), averaged over images; shown as log10(x + 1) / max with the high-contribution area
+ratios (t = 20/30/50/99%). Details: docs/analysis.md.
+
+    # the paper's figure: RepLKNet-31B, RepLKNet-13, ResNet-101, ResNet-152
+    python tools/analysis/visualize_erf.py --images data/imagenet/val \\
+        --model RepLKNet-31B RepLKNet-31B_ImageNet-1K_224.pth \\
+        --model RepLKNet-13 RepLKNet-13_ImageNet-1K_224.pth \\
+        --model mmpretrain::resnet/resnet101_8xb32_in1k.py RESNET101_CKPT \\
+        --model mmpretrain::resnet/resnet152_8xb32_in1k.py RESNET152_CKPT --out erf.png
+    # older form, still accepted: one RepLKNet arch (+ the same net with KxK kernels)
     python tools/analysis/visualize_erf.py --arch 31B --compare-small-kernel 3 --out erf.png
 
-Without --images, random-noise images are used (structure-only ERF of the given weights).
+Writes OUT (the figure), OUT_STEM.json (the ratios) and OUT_STEM.<label>.npy (the matrices).
+Without --images the inputs are random noise (the structure-only ERF, not the paper's method).
 """
 import argparse
-import glob
-import os.path as osp
 
-import torch
-
-MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
-STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 
 
-def load_images(folder, num, size):
-    import cv2
-    files = sorted(glob.glob(osp.join(folder, '*.jpg')) + glob.glob(osp.join(folder, '*.png')))
-    if not files:
-        raise FileNotFoundError(f'no .jpg/.png images in {folder}')
-    images = []
-    for path in files[:num]:
-        image = cv2.imread(path)
-        if image is None:
-            raise ValueError(f'cannot read image {path}')
-        image = cv2.resize(image, (size, size))[:, :, ::-1].copy()
-        images.append((torch.from_numpy(image).permute(2, 0, 1).float() - MEAN) / STD)
-    return images
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', nargs='+', action='append', default=[],
+                        metavar=('SPEC', 'CHECKPOINT'),
+                        help="a model to measure: 'RepLKNet-31B', 'RepLKNet-13', a RepLKNet "
+                             'arch (31B/31L/XL) or a config (.py or pkg::name; its '
+                             'model.backbone), optionally followed by its checkpoint; repeat '
+                             'for several models')
+    parser.add_argument('--label', action='append', default=[],
+                        help='names for the models, in order (default from SPEC)')
+    parser.add_argument('--arch', help='a RepLKNet arch to measure (older form of --model)')
+    parser.add_argument('--checkpoint', help='weights for --arch')
+    parser.add_argument('--compare-small-kernel', type=int, metavar='K',
+                        help='also measure the --arch network with KxK kernels (random init)')
+    parser.add_argument('--images', help='image folder or ImageFolder root (e.g. ImageNet '
+                                         'val); default: random noise')
+    parser.add_argument('--num-images', type=int, default=50,
+                        help='images used (default: %(default)s, the official number)')
+    parser.add_argument('--size', type=int, default=1024,
+                        help='images resized to SIZE x SIZE (default: %(default)s, official)')
+    parser.add_argument('--method', choices=('official', 'abs'), default='official',
+                        help="'official' (default) or 'abs': replk_mm's earlier method "
+                             '(|gradient| of the summed centre, summed over images)')
+    parser.add_argument('--layer', default='auto',
+                        help="probed sub-module of the backbone; 'auto' (default): the last "
+                             "stage before the final norm; 'output': the backbone's output")
+    parser.add_argument('--stage', type=int,
+                        help='probe this output index of the backbone instead of --layer')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    parser.add_argument('--out', default='erf.png', help='the figure (default: %(default)s)')
+    return parser.parse_args(argv)
 
 
-def build_backbone(arch, checkpoint=None, small_kernel_override=None):
-    from replk_mm import RepLKNet
-    settings = dict(RepLKNet.parse_arch(arch))
-    if small_kernel_override:  # same network with every large kernel replaced by a small one
-        settings['large_kernel_sizes'] = [small_kernel_override] * len(settings['channels'])
-        settings['small_kernel'] = None
-    init = dict(type='Pretrained', checkpoint=checkpoint) if checkpoint else None
-    backbone = RepLKNet(settings, init_cfg=init)
-    backbone.init_weights()
-    return backbone
+def model_specs(args, parser_error):
+    specs = []
+    for entry in args.model:
+        if len(entry) > 2:
+            parser_error(f'--model takes SPEC [CHECKPOINT], got {entry}')
+        specs.append(dict(spec=entry[0], checkpoint=entry[1] if len(entry) > 1 else None))
+    if args.arch:
+        specs.append(dict(spec=args.arch, checkpoint=args.checkpoint))
+    elif args.checkpoint:
+        parser_error('--checkpoint goes with --arch; give a checkpoint per model with '
+                     '--model SPEC CHECKPOINT')
+    if args.compare_small_kernel:
+        if not args.arch:
+            parser_error('--compare-small-kernel needs --arch')
+        specs.append(dict(spec=args.arch, checkpoint=None,
+                          kernel_size=args.compare_small_kernel))
+    if not specs:
+        specs.append(dict(spec='RepLKNet-31B', checkpoint=None))
+    if args.label:
+        if len(args.label) != len(specs):
+            parser_error(f'{len(args.label)} --label for {len(specs)} models')
+        for spec, label in zip(specs, args.label):
+            spec['label'] = label
+    return specs
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--arch', default='31B')
-    parser.add_argument('--checkpoint', help='backbone weights (official/mmpretrain layout)')
-    parser.add_argument('--images', help='folder of images (default: random noise)')
-    parser.add_argument('--num-images', type=int, default=8)
-    parser.add_argument('--size', type=int, default=512)
-    parser.add_argument('--stage', type=int, default=3, help='stage whose output is probed')
-    parser.add_argument('--compare-small-kernel', type=int, metavar='K',
-                        help='also plot the same net with KxK kernels everywhere')
-    parser.add_argument('--out', default='erf.png')
-    args = parser.parse_args(argv)
-    from replk_mm.analysis import compute_erf, high_contribution_area_ratio, plot_erf
+    args = parse_args(argv)
 
+    def parser_error(message):
+        raise SystemExit(f'visualize_erf.py: error: {message}')
+
+    specs = model_specs(args, parser_error)
+    import torch
+
+    from replk_mm.analysis.erf import (
+                                       build_erf_model,
+                                       compare_erfs,
+                                       erf_table,
+                                       load_erf_images,
+                                       noise_images,
+    )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    layer = None if args.layer == 'output' or args.stage is not None else args.layer
     if args.images:
-        images = load_images(args.images, args.num_images, args.size)
+        images = load_erf_images(args.images, args.num_images, args.size)
+        print(f'[erf] {len(images)} images from {args.images} at {args.size}x{args.size}',
+              flush=True)
     else:
-        g = torch.Generator().manual_seed(0)
-        images = [torch.randn(3, args.size, args.size, generator=g)
-                  for _ in range(args.num_images)]
-    variants = [(f'RepLKNet-{args.arch}', build_backbone(args.arch, args.checkpoint))]
-    if args.compare_small_kernel:
-        k = args.compare_small_kernel
-        variants.append((f'same net, {k}x{k} kernels', build_backbone(args.arch, None, k)))
-    erfs, titles = [], []
-    for title, backbone in variants:
-        def progress(i, n, title=title):
-            print(f'[erf] {title}: {i}/{n} images', flush=True)
-        erf = compute_erf(backbone, images, stage=args.stage, progress=progress)
-        ratios = {t: high_contribution_area_ratio(erf, t) for t in (0.2, 0.3, 0.5, 0.99)}
-        print(f'[erf] {title}: high-contribution area ratio ' +
-              ', '.join(f't={t:.0%}: {r:.4f}' for t, r in ratios.items()), flush=True)
-        erfs.append(erf)
-        titles.append(title)
-    plot_erf(erfs, args.out, titles)
-    print(f'[erf] heatmap written to {args.out}')
-    return erfs
+        images = noise_images(args.num_images, args.size)
+        print(f'[erf] no --images: {args.num_images} random-noise images at '
+              f'{args.size}x{args.size} (structure only; the paper uses real images)',
+              flush=True)
+    models = []
+    for spec in specs:
+        model = build_erf_model(spec['spec'], spec.get('checkpoint'), spec.get('label'),
+                                layer=layer, kernel_size=spec.get('kernel_size'))
+        print(f'[erf] {model.label}: {model.source}, probing '
+              f'{model.layer or "the backbone output"}', flush=True)
+        models.append(model)
+    results = compare_erfs(models, images, args.out, method=args.method,
+                           thresholds=THRESHOLDS, batch_size=args.batch_size,
+                           progress=lambda m: print(m, flush=True),
+                           stage=-1 if args.stage is None else args.stage)
+    print(erf_table(results))
+    return results
 
 
 if __name__ == '__main__':
