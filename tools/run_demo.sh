@@ -4,9 +4,11 @@
 #                  through tools/train.py, evaluate mIoU, re-parameterize, evaluate again and
 #                  write prediction overlays (tools/demo/seg_demo.py, ~5-7 min on 2 cores);
 #   det:           the same for a small RepLKNet + Cascade Mask R-CNN on synthetic COCO-layout
-#                  data, with drawn detections (tools/demo/det_demo.py, ~7-10 min).
+#                  data, with drawn detections (tools/demo/det_demo.py, ~7-10 min);
+#   kernels:       train the tiny demo model twice, 3x3 and 31-29-27-13 kernels, and print both
+#                  mIoUs and ERF area ratios side by side (tools/demo/kernel_size_demo.py, ~11 min).
 # Both demos are one driver (tools/demo/demo_driver.py) run with a different description.
-# Usage: bash tools/run_demo.sh [seg|det] [demo options, e.g. --work-dir DIR --iters N]
+# Usage: bash tools/run_demo.sh [seg|det|kernels] [demo options, e.g. --work-dir DIR --iters N]
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${REPLK_VENV:-$REPO/.venv}
@@ -19,7 +21,8 @@ fi
 case "$JOB" in
   seg) SCRIPT=tools/demo/seg_demo.py ;;
   det) SCRIPT=tools/demo/det_demo.py ;;
-  *) echo "run_demo.sh: unknown job '$JOB'; use 'seg' (default) or 'det'" >&2; exit 2 ;;
+  kernels) SCRIPT=tools/demo/kernel_size_demo.py ;;
+  *) echo "run_demo.sh: unknown job '$JOB'; use 'seg' (default), 'det' or 'kernels'" >&2; exit 2 ;;
 esac
 
 if ! "$VENV/bin/python" -c "import mmcv.ops, mmseg, mmdet, replk_mm" >/dev/null 2>&1; then

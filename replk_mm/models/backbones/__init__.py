@@ -1,3 +1,5 @@
+from .lk_convnext import LKConvNeXt
+from .lk_mobilenet_v2 import LKMobileNetV2
 from .replknet import RepLKNet
 
-__all__ = ['RepLKNet']
+__all__ = ['RepLKNet', 'LKConvNeXt', 'LKMobileNetV2']

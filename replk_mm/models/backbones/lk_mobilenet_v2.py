@@ -1,0 +1,456 @@
+"""MobileNet V2 with large depth-wise kernels: the network of the RepLKNet paper's MobileNet V2
+studies (Ding et al., "Scaling Up Your Kernels to 31x31", CVPR 2022; guidelines 2, 3 and 5).
+
+Three switches on top of MobileNet V2 (Sandler et al., CVPR 2018):
+
+* ``kernel_sizes``: the depth-wise kernel of every layer (one per row of the layer table), e.g.
+  13 everywhere, or 3 everywhere but 13 in the last layer, whose maps are 7x7 at 224x224;
+* ``with_shortcut``: the identity shortcuts of the inverted residual blocks, on or off;
+* ``small_kernel``: a parallel re-parameterized small depth-wise conv-BN on every depth-wise
+  conv larger than it, merged into the large kernel by :func:`replk_mm.switch_to_deploy`.
+
+Modified from mmpretrain's ``MobileNetV2`` (https://github.com/open-mmlab/mmpretrain,
+Apache-2.0): same layer table, widths, block layout and state-dict names (``conv1``,
+``layer<i>.<j>.conv.<k>``, ``conv2``), except that each depth-wise conv is a
+:class:`replk_mm.layers.ReparamLargeKernelConv` (modified from the official RepLKNet code, MIT)
+whose conv-BN sits under ``lkb_origin``. mmpretrain / mmseg MobileNetV2 checkpoints are
+converted to this layout on loading.
+"""
+import copy
+import functools
+import os.path as osp
+
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import ConvModule, build_activation_layer
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...engine.safe_load import read_checkpoint
+from ...layers import DropPath, ReparamLargeKernelConv, check_odd_kernel, is_deployed
+from ...registry import MODELS
+from ..checkpoint import (
+                          CheckpointMismatchError,
+                          load_model_state_dict,
+                          select_prefix,
+                          unwrap_state_dict,
+)
+from .replknet import mmcv_norm_layer
+
+__all__ = ['LKMobileNetV2', 'LKInvertedResidual', 'LKDepthwiseConv', 'make_divisible']
+
+# expand ratio, output channels, blocks, stride of the first block (MobileNet V2, Table 2)
+MOBILENET_V2_LAYERS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+ARCH_KEYS = {'widen_factor', 'layers'}
+LAST_CONV_CHANNELS = 1280
+DEFAULT_INIT_CFG = [dict(type='Kaiming', layer=['Conv2d']),
+                    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
+
+
+def make_divisible(value, divisor=8, min_ratio=0.9):
+    """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``), and never
+    below ``min_ratio * value``: the channel rounding of the MobileNet reference code, so widths
+    match mmpretrain's and torchvision's for every ``widen_factor``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < min_ratio * value else rounded
+
+
+class LKDepthwiseConv(ReparamLargeKernelConv):
+    """The depth-wise conv of an inverted residual block: a :class:`ReparamLargeKernelConv`
+    (large conv-BN ``lkb_origin`` [+ small conv-BN ``small_conv``], or the merged
+    ``lkb_reparam``) followed by the block's activation ``activate``.
+
+    Args:
+        channels (int): Input = output channels.
+        kernel_size (int): The depth-wise kernel size (odd).
+        small_kernel (int, optional): The parallel re-parameterized kernel, or None.
+        act_cfg (dict): The activation, e.g. ``dict(type='ReLU6')``.
+        **kwargs: ``stride``, ``small_kernel_merged``, ``norm_layer``, ``backend`` of
+            :class:`ReparamLargeKernelConv`.
+    """
+
+    def __init__(self, channels, kernel_size, small_kernel=None, *, act_cfg, **kwargs):
+        super().__init__(channels, kernel_size, small_kernel, **kwargs)
+        self.activate = build_activation_layer(act_cfg)
+
+    def forward(self, x):
+        return self.activate(super().forward(x))
+
+
+class LKInvertedResidual(nn.Module):
+    """Inverted residual block: 1x1 expand conv-BN-act (if ``expand_ratio`` != 1), depth-wise
+    conv-BN-act (:class:`LKDepthwiseConv`), 1x1 project conv-BN, plus the identity when
+    ``with_shortcut`` and the block keeps its shape (stride 1, same channels).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride of the depth-wise conv (1 or 2).
+        expand_ratio (float): Hidden channels / ``in_channels``.
+        kernel_size (int): Depth-wise kernel size.
+        small_kernel (int, optional): Parallel re-parameterized depth-wise kernel, or None.
+        with_shortcut (bool): Add the identity where the shapes allow.
+        drop_path (float): Drop-path rate of the residual branch (needs the shortcut).
+        small_kernel_merged (bool): Build the depth-wise conv in its deploy form.
+        norm_cfg (dict): Norm config (a BatchNorm: it is folded on re-parameterization).
+        act_cfg (dict): Activation config.
+        with_cp (bool): Gradient checkpointing of the block.
+        dw_conv_backend (str, optional): ``replk_mm.ops`` backend of the depth-wise conv.
+    """
+
+    def __init__(self, in_channels, out_channels, stride, expand_ratio, *, kernel_size=3,
+                 small_kernel=None, with_shortcut=True, drop_path=0., small_kernel_merged=False,
+                 norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU6'), with_cp=False,
+                 dw_conv_backend=None):
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f'stride must be 1 or 2, got {stride!r}')
+        self.use_shortcut = with_shortcut and stride == 1 and in_channels == out_channels
+        if drop_path and not self.use_shortcut:
+            raise ValueError('drop_path needs the identity shortcut (it drops the residual '
+                             'branch); this block has none')
+        self.with_cp = with_cp
+        hidden = int(round(in_channels * expand_ratio))
+        layers = []
+        if expand_ratio != 1:
+            layers.append(ConvModule(in_channels, hidden, 1, norm_cfg=norm_cfg, act_cfg=act_cfg))
+        layers.append(LKDepthwiseConv(
+            hidden, kernel_size, small_kernel, act_cfg=act_cfg, stride=stride,
+            small_kernel_merged=small_kernel_merged,
+            norm_layer=functools.partial(mmcv_norm_layer, copy.deepcopy(norm_cfg)),
+            backend=dw_conv_backend))
+        layers.append(ConvModule(hidden, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None))
+        self.conv = nn.Sequential(*layers)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def _forward(self, x):
+        out = self.conv(x)
+        return x + self.drop_path(out) if self.use_shortcut else out
+
+    def forward(self, x):
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+
+@MODELS.register_module()
+class LKMobileNetV2(BaseModule):
+    """MobileNet V2 with per-layer depth-wise kernel sizes, switchable identity shortcuts and an
+    optional re-parameterized small kernel (the RepLKNet paper's MobileNet V2 studies).
+
+    With ``kernel_sizes=3``, ``small_kernel=None`` and ``with_shortcut=True`` it is MobileNet V2:
+    the same modules and parameters as mmpretrain's ``MobileNetV2`` (``7`` in ``out_indices``)
+    or mmseg's (without ``7``), and their checkpoints load.
+
+    Args:
+        arch (str | dict): A key of ``arch_settings`` ('1.0x', '0.75x'), or a dict with
+            ``widen_factor`` and optionally ``layers`` (rows ``[expand_ratio, channels,
+            num_blocks, stride]``; default MobileNet V2's seven).
+        kernel_sizes (int | Sequence[int]): Depth-wise kernel size (odd) of every layer, or one
+            per layer. ``[3, 3, 3, 3, 3, 3, 13]`` puts 13x13 kernels on the last layer only,
+            whose maps are 7x7 for a 224x224 input.
+        small_kernel (int, optional): Size of a parallel depth-wise conv-BN added to every
+            depth-wise conv whose kernel is larger, merged into it by
+            :func:`replk_mm.switch_to_deploy`; None for none.
+        with_shortcut (bool): The identity shortcuts of the blocks that keep their shape.
+        out_indices (Sequence[int] | int, optional): Outputs to return: ``i`` < number of
+            layers is layer ``i + 1``; the number of layers (7) is the final 1x1 conv to 1280
+            channels (``conv2``), which is only built when it is asked for (mmpretrain returns
+            it, mmseg's MobileNetV2 has none). Default (None): the final conv only.
+        frozen_stages (int): -1 freezes nothing, 0 ``conv1``, k also layers 1..k.
+        drop_path_rate (float): Stochastic depth, rising linearly over the blocks, on the
+            residual branches (needs ``with_shortcut``).
+        small_kernel_merged (bool): Build the deploy form (one biased ``lkb_reparam`` conv per
+            depth-wise layer), e.g. to load a re-parameterized checkpoint.
+        norm_cfg (dict): Norm config, a BatchNorm (``BN`` / ``SyncBN``).
+        act_cfg (dict): Activation config (MobileNet V2: ``ReLU6``).
+        norm_eval (bool): Keep BN layers in eval mode while training.
+        with_cp (bool): Gradient checkpointing per block.
+        dw_conv_backend (str, optional): ``replk_mm.ops`` backend of the depth-wise convs.
+        init_cfg (dict | list[dict], optional): Initialisation; default Kaiming convs and unit
+            BNs (mmpretrain's). ``dict(type='Pretrained', checkpoint=..., prefix=None)`` loads
+            a checkpoint of this backbone, of a classifier or segmentor built on it
+            (``prefix='backbone.'``), or of mmpretrain's / mmseg's MobileNetV2, naming every key
+            that does not fit.
+    """
+    layer_settings = MOBILENET_V2_LAYERS
+    arch_settings = {
+        '1.0x': dict(widen_factor=1.0),
+        # The width whose params / FLOPs match the paper's MobileNet V2 table (docs).
+        '0.75x': dict(widen_factor=0.75),
+    }
+
+    def __init__(self, arch='1.0x', kernel_sizes=3, small_kernel=None, with_shortcut=True,
+                 out_indices=None, frozen_stages=-1, drop_path_rate=0.,
+                 small_kernel_merged=False, norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU6'), norm_eval=False, with_cp=False,
+                 dw_conv_backend=None, init_cfg=DEFAULT_INIT_CFG):
+        super().__init__(init_cfg=copy.deepcopy(init_cfg))
+        self.arch = self.parse_arch(arch)
+        layers = self.arch['layers']
+        self.num_layers = len(layers)
+        self.kernel_sizes = self.check_kernel_sizes(kernel_sizes, self.num_layers)
+        self.small_kernel = self.check_small_kernel(small_kernel, self.kernel_sizes)
+        self.out_indices = self.check_out_indices(out_indices, self.num_layers)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_layers:
+            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_layers}], got '
+                             f'{frozen_stages!r}')
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
+        if drop_path_rate and not with_shortcut:
+            raise ValueError('drop_path_rate > 0 needs with_shortcut=True: drop path drops the '
+                             'residual branch of a block with an identity shortcut')
+        self.with_shortcut = with_shortcut
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        widen = self.arch['widen_factor']
+
+        channels = make_divisible(32 * widen)
+        self.conv1 = ConvModule(3, channels, 3, stride=2, padding=1, norm_cfg=norm_cfg,
+                                act_cfg=act_cfg)
+        num_blocks = sum(row[2] for row in layers)
+        rates = [drop_path_rate * i / (num_blocks - 1) if num_blocks > 1 else 0.
+                 for i in range(num_blocks)]
+        self.layer_names = []
+        block_id = 0
+        for i, (expand_ratio, width, repeats, stride) in enumerate(layers):
+            out_channels = make_divisible(width * widen)
+            kernel = self.kernel_sizes[i]
+            small = self.small_kernel if self.small_kernel and kernel > self.small_kernel \
+                else None
+            blocks = []
+            for j in range(repeats):
+                block_stride = stride if j == 0 else 1
+                keeps_shape = block_stride == 1 and channels == out_channels
+                blocks.append(LKInvertedResidual(
+                    channels, out_channels, block_stride, expand_ratio, kernel_size=kernel,
+                    small_kernel=small, with_shortcut=with_shortcut,
+                    drop_path=rates[block_id] if with_shortcut and keeps_shape else 0.,
+                    small_kernel_merged=small_kernel_merged, norm_cfg=norm_cfg,
+                    act_cfg=act_cfg, with_cp=with_cp, dw_conv_backend=dw_conv_backend))
+                channels = out_channels
+                block_id += 1
+            name = f'layer{i + 1}'
+            self.add_module(name, nn.Sequential(*blocks))
+            self.layer_names.append(name)
+        if self.num_layers in self.out_indices:
+            self.out_channels = int(LAST_CONV_CHANNELS * max(widen, 1.0))
+            self.conv2 = ConvModule(channels, self.out_channels, 1, norm_cfg=norm_cfg,
+                                    act_cfg=act_cfg)
+        self._freeze_stages()
+
+    @classmethod
+    def parse_arch(cls, arch):
+        """A complete arch dict (``widen_factor``, ``layers``) for an arch name or dict."""
+        if isinstance(arch, str):
+            if arch not in cls.arch_settings:
+                raise ValueError(f'unknown LKMobileNetV2 arch {arch!r}; valid archs are '
+                                 f'{sorted(cls.arch_settings)} or a dict with widen_factor '
+                                 '(and optionally layers)')
+            arch = cls.arch_settings[arch]
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+        if 'widen_factor' not in arch or set(arch) - ARCH_KEYS:
+            raise ValueError(f'an arch dict needs widen_factor and may have layers; got keys '
+                             f'{sorted(arch)}')
+        widen = arch['widen_factor']
+        if isinstance(widen, bool) or not isinstance(widen, (int, float)) or widen <= 0:
+            raise ValueError(f'widen_factor must be a positive number, got {widen!r}')
+        layers = [list(row) for row in arch.get('layers', cls.layer_settings)]
+        for row in layers:
+            if len(row) != 4 or row[2] < 1 or row[3] not in (1, 2) or row[0] <= 0:
+                raise ValueError('each arch layer is [expand_ratio > 0, channels, num_blocks '
+                                 f'>= 1, stride 1 or 2], got {row}')
+        if not layers:
+            raise ValueError('arch layers must not be empty')
+        return dict(widen_factor=widen, layers=layers)
+
+    @staticmethod
+    def check_kernel_sizes(kernel_sizes, num_layers):
+        """``kernel_sizes`` as a list with one odd size per layer (an int is every layer's)."""
+        if isinstance(kernel_sizes, int) and not isinstance(kernel_sizes, bool):
+            kernel_sizes = [kernel_sizes] * num_layers
+        kernel_sizes = list(kernel_sizes)
+        if len(kernel_sizes) != num_layers:
+            raise ValueError(f'kernel_sizes needs one size per layer ({num_layers}), got '
+                             f'{len(kernel_sizes)}: {kernel_sizes}')
+        for i, k in enumerate(kernel_sizes):
+            check_odd_kernel(k, f'kernel_sizes[{i}] (the depth-wise kernel of layer{i + 1})')
+        return kernel_sizes
+
+    @staticmethod
+    def check_small_kernel(small_kernel, kernel_sizes):
+        if small_kernel is None:
+            return None
+        check_odd_kernel(small_kernel, 'small_kernel')
+        if small_kernel >= max(kernel_sizes):
+            raise ValueError(
+                f'small_kernel ({small_kernel}) is not smaller than any depth-wise kernel '
+                f'(kernel_sizes {kernel_sizes}): it re-parameterizes the larger kernels, so it '
+                'must be smaller than at least one of them (or None)')
+        return small_kernel
+
+    @staticmethod
+    def check_out_indices(out_indices, num_layers):
+        if out_indices is None:
+            return (num_layers, )
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out_indices = tuple(out_indices)
+        bad = [i for i in out_indices if not isinstance(i, int) or not 0 <= i <= num_layers]
+        if bad or not out_indices:
+            raise ValueError(f'out_indices must be non-empty ints in [0, {num_layers}] '
+                             f'({num_layers} is the final 1x1 conv), got {out_indices}')
+        return out_indices
+
+    def forward(self, x):
+        x = self.conv1(x)
+        outs = []
+        last = max(self.out_indices)
+        for i, name in enumerate(self.layer_names[:last + 1]):
+            x = getattr(self, name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        if self.num_layers in self.out_indices:
+            outs.append(self.conv2(x))
+        return tuple(outs)
+
+    def blocks(self):
+        """Every :class:`LKInvertedResidual`, in order."""
+        return [b for name in self.layer_names for b in getattr(self, name)]
+
+    def depthwise_convs(self):
+        """``{state-dict path: LKDepthwiseConv}`` of every depth-wise conv, in order."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, LKDepthwiseConv)}
+
+    @property
+    def deployed(self):
+        return is_deployed(self)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        modules = [self.conv1] + [getattr(self, name)
+                                  for name in self.layer_names[:self.frozen_stages]]
+        for module in modules:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            unknown = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
+            if unknown or 'checkpoint' not in cfg:
+                raise ValueError(f"Pretrained init_cfg takes 'checkpoint' and optional "
+                                 f"'prefix'/'map_location'; got {cfg}")
+            checkpoint = cfg['checkpoint']
+            if '://' not in str(checkpoint) and not osp.isfile(osp.expanduser(str(checkpoint))):
+                raise FileNotFoundError(
+                    f'LKMobileNetV2 pre-trained checkpoint {checkpoint} (init_cfg.checkpoint) '
+                    'does not exist. Train the matching ImageNet config first (its work dir is '
+                    'where the config looks), or pass --cfg-options '
+                    'model.backbone.init_cfg.checkpoint=PATH, or model.backbone.init_cfg=None '
+                    'to train from scratch.')
+            load_lk_mobilenet_v2_checkpoint(self, checkpoint, prefix=cfg.get('prefix'),
+                                            map_location=cfg.get('map_location', 'cpu'))
+            self._is_init = True
+        else:
+            super().init_weights()
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def from_mobilenet_v2_layout(state_dict, depthwise_paths, large_name='lkb_origin'):
+    """mmpretrain / mmseg ``MobileNetV2`` keys -> :class:`LKMobileNetV2` keys (same tensors).
+
+    Their depth-wise ``ConvModule`` at ``P`` holds ``P.conv.weight`` and ``P.bn.*``; here that
+    conv-BN is the large branch, ``P.<large_name>.conv.weight`` / ``P.<large_name>.bn.*``.
+    Every other key is the same in both layouts. Returns (new state dict, number of depth-wise
+    convs renamed).
+    """
+    renames = {}
+    for path in depthwise_paths:
+        if f'{path}.conv.weight' not in state_dict:
+            continue
+        for part in ('conv.', 'bn.'):
+            old = f'{path}.{part}'
+            renames.update({k: f'{path}.{large_name}.{part}{k[len(old):]}'
+                            for k in state_dict if k.startswith(old)})
+    converted = {renames.get(k, k): v for k, v in state_dict.items()}
+    return converted, sum(1 for k in renames if k.endswith('.conv.weight'))
+
+
+def check_depthwise_kernels(model, state_dict, source):
+    """Raise a CheckpointMismatchError naming the kernel sizes when the checkpoint's
+    depth-wise kernels differ from the model's (the usual mismatch in these studies)."""
+    differ = []
+    for path, module in model.depthwise_convs().items():
+        keys = (f'{path}.{module.large_name}.conv.weight', f'{path}.{module.merged_name}.weight')
+        for key in keys:
+            size = state_dict[key].shape[-1] if key in state_dict else module.kernel_size
+            if size != module.kernel_size:
+                differ.append(f'{path}: {size}x{size} in the checkpoint, '
+                              f'{module.kernel_size}x{module.kernel_size} in the model')
+    if differ:
+        shown = '\n  '.join(differ[:8]) + (f'\n  ... and {len(differ) - 8} more'
+                                           if len(differ) > 8 else '')
+        raise CheckpointMismatchError(
+            f'{source}: the checkpoint\'s depth-wise kernel sizes differ from the model\'s '
+            f'(kernel_sizes={model.kernel_sizes}):\n  {shown}\nBuild the backbone with the '
+            'kernel sizes the checkpoint was trained with.')
+
+
+def to_lk_mobilenet_v2_state_dict(model, checkpoint, prefix=None, source='checkpoint',
+                                  logger='current'):
+    """The backbone state dict in ``model``'s layout from any supported checkpoint: this
+    backbone's, a model built on it (``prefix='backbone.'``; classifiers are detected), or
+    mmpretrain's / mmseg's MobileNetV2 (converted)."""
+    state_dict = unwrap_state_dict(checkpoint)
+    if prefix:
+        state_dict = select_prefix(state_dict, prefix)
+    elif any(k.startswith('backbone.') for k in state_dict):
+        others = sorted({k.split('.')[0] for k in state_dict if not k.startswith('backbone.')})
+        print_log(f'replk_mm: {source} holds a whole model; loading its backbone.* keys '
+                  f'(ignoring {others})', logger=logger)
+        state_dict = select_prefix(state_dict, 'backbone.')
+    state_dict, renamed = from_mobilenet_v2_layout(state_dict, model.depthwise_convs())
+    if renamed:
+        print_log(f'replk_mm: {source}: converted {renamed} depth-wise convs from the '
+                  'mmpretrain / mmseg MobileNetV2 layout', logger=logger)
+    if not hasattr(model, 'conv2'):
+        unused = sorted(k for k in state_dict if k.startswith('conv2.'))
+        if unused:
+            print_log(f'replk_mm: {source}: ignoring the final 1x1 conv ({len(unused)} conv2.* '
+                      'keys): out_indices does not ask for it', logger=logger)
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith('conv2.')}
+    return state_dict
+
+
+def load_lk_mobilenet_v2_checkpoint(model, filename, prefix=None, map_location='cpu',
+                                    logger='current'):
+    """Load a checkpoint into an :class:`LKMobileNetV2` (see
+    :func:`to_lk_mobilenet_v2_state_dict`). Every key must fit: a different kernel size,
+    width, shortcut-free / re-parameterized form or small kernel is a CheckpointMismatchError
+    that names the keys and the likely cause."""
+    print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
+              logger=logger)
+    checkpoint = read_checkpoint(filename, map_location=map_location)
+    state_dict = to_lk_mobilenet_v2_state_dict(model, checkpoint, prefix, source=filename,
+                                               logger=logger)
+    check_depthwise_kernels(model, state_dict, filename)
+    return load_model_state_dict(model, state_dict, strict=True, source=filename,
+                                 logger=logger)
