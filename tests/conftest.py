@@ -71,3 +71,21 @@ def mmengine_log():
     logger.addHandler(handler)
     yield lambda: '\n'.join(handler.lines)
     logger.removeHandler(handler)
+
+
+def tiny_classifier_config(large_kernel_sizes=(7, 5), num_classes=10):
+    """An mmpretrain config (text) of a 2-stage replk_mm.RepLKNet classifier, for the tools
+    that take a classification config (ONNX export, deploy benchmark, shape bias)."""
+    return f"""
+default_scope = 'mmpretrain'
+custom_imports = dict(imports=['replk_mm'], allow_failed_imports=False)
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='replk_mm.RepLKNet', out_indices=(1, ), norm_intermediate_features=True,
+                  arch=dict(large_kernel_sizes={list(large_kernel_sizes)}, layers=[1, 1],
+                            channels=[8, 16], small_kernel=3)),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes={num_classes}, in_channels=16))
+data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                         to_rgb=True)
+"""

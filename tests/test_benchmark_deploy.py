@@ -3,22 +3,11 @@ tiny smoke run of the whole path. No timing is asserted."""
 import json
 
 import pytest
+from conftest import tiny_classifier_config
 
 pytest.importorskip('onnxruntime')
 
-REPLKNET = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['replk_mm'], allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='replk_mm.RepLKNet', out_indices=(1, ), norm_intermediate_features=True,
-                  arch=dict(large_kernel_sizes=[7, 5], layers=[1, 1], channels=[8, 16],
-                            small_kernel=3)),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=10, in_channels=16))
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                         to_rgb=True)
-"""
+REPLKNET = tiny_classifier_config()
 CONVNEXT = """
 default_scope = 'mmpretrain'
 model = dict(type='ImageClassifier',

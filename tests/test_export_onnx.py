@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import REPO, randomize_bn
+from conftest import REPO, randomize_bn, tiny_classifier_config
 
 pytest.importorskip('onnxruntime')
 
@@ -23,18 +23,7 @@ model = dict(
     auxiliary_head=dict(in_channels=16, in_index=1, channels=8))
 """
 
-CLS_CONFIG = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['replk_mm'], allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='replk_mm.RepLKNet', out_indices=(1, ), norm_intermediate_features=True,
-                  arch=dict(large_kernel_sizes=[13, 11], layers=[1, 1], channels=[8, 16],
-                            small_kernel=3)),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=10, in_channels=16))
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                         to_rgb=True)
+CLS_CONFIG = tiny_classifier_config(large_kernel_sizes=(13, 11)) + """
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='ResizeEdge', scale=73),
                  dict(type='CenterCrop', crop_size=64), dict(type='PackInputs')]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_classifier_config
 from PIL import Image
 
 from replk_mm.analysis.shape_bias import (
@@ -144,28 +145,13 @@ def test_tool_prints_writes_and_plots(stimuli, tmp_path, monkeypatch, capsys):
         main(['--compare', str(tmp_path / 'missing.json'), '--plot', str(plot)])
 
 
-CLS = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['replk_mm'], allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='replk_mm.RepLKNet', out_indices=(1, ), norm_intermediate_features=True,
-                  arch=dict(large_kernel_sizes=[7, 5], layers=[1, 1], channels=[8, 16],
-                            small_kernel=3)),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes={classes}, in_channels=16))
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                         to_rgb=True)
-"""
-
-
 def test_real_classifier_from_config(stimuli, tmp_path):
     from replk_mm.analysis.shape_bias import classifier_from_config
     from replk_mm.deploy.models import build_model, load_deploy_config
     paths = {}
     for classes in (1000, 10):
         config = tmp_path / f'cls{classes}.py'
-        config.write_text(CLS.format(classes=classes))
+        config.write_text(tiny_classifier_config(num_classes=classes))
         checkpoint = tmp_path / f'cls{classes}.pth'
         torch.save({'state_dict': build_model(load_deploy_config(str(config))).state_dict()},
                    checkpoint)

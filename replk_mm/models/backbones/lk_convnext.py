@@ -15,7 +15,6 @@ Every depth-wise conv is a :class:`replk_mm.layers.ReparamLargeKernelConv` (run 
 """
 import copy
 import functools
-import os.path as osp
 import re
 
 import torch
@@ -36,6 +35,7 @@ from ...layers import (
 )
 from ...registry import MODELS
 from ..checkpoint import CheckpointMismatchError, load_state_dict_checked, unwrap_state_dict
+from .base import FreezeMixin, pretrained_init_cfg
 from .replknet import mmcv_norm_layer
 
 __all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'LayerNorm2d', 'convert_convnext_state_dict',
@@ -46,7 +46,6 @@ ARCH_SETTINGS = {  # ConvNeXt's depths and widths (facebookresearch/ConvNeXt, mo
     'small': dict(depths=[3, 3, 27, 3], channels=[96, 192, 384, 768]),
     'base': dict(depths=[3, 3, 27, 3], channels=[128, 256, 512, 1024]),
 }
-PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location', 'embed_smaller_kernels'}
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -172,7 +171,7 @@ def parse_kernel_sizes(kernel_sizes, small_kernel, num_stages):
 
 
 @MODELS.register_module()
-class LKConvNeXt(BaseModule):
+class LKConvNeXt(FreezeMixin, BaseModule):
     """ConvNeXt with per-stage depth-wise kernel sizes and an optional re-parameterized small
     kernel (``kernel_sizes=7``, ``small_kernel=None``: plain ConvNeXt).
 
@@ -263,21 +262,9 @@ class LKConvNeXt(BaseModule):
                     outs.append(norm(x))
         return tuple(outs)
 
-    def _freeze_stages(self):
-        for i in range(self.frozen_stages):
-            for module in (self.downsample_layers[i], self.stages[i]):
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def frozen_modules(self):
+        return [module for i in range(self.frozen_stages)
+                for module in (self.downsample_layers[i], self.stages[i])]
 
     def reset_parameters(self):
         """ConvNeXt's initialisation: truncated normal (std 0.02) conv and linear weights, zero
@@ -292,21 +279,14 @@ class LKConvNeXt(BaseModule):
 
     def init_weights(self):
         self.reset_parameters()
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        cfg = pretrained_init_cfg(
+            self.init_cfg, 'LKConvNeXt',
+            'Run the ImageNet config the header of this config names.',
+            extra_keys=('embed_smaller_kernels', ))
+        if cfg is None:
             super().init_weights()
             return
-        unknown = set(cfg) - PRETRAINED_KEYS
-        if unknown or 'checkpoint' not in cfg:
-            raise ValueError(f"LKConvNeXt's Pretrained init_cfg takes 'checkpoint' and optional "
-                             f"'prefix', 'map_location', 'embed_smaller_kernels'; got {cfg}")
         checkpoint = cfg['checkpoint']
-        if '://' not in str(checkpoint) and not osp.isfile(osp.expanduser(str(checkpoint))):
-            raise FileNotFoundError(
-                f'LKConvNeXt pre-trained checkpoint {checkpoint} (init_cfg.checkpoint) does not '
-                'exist. Run the ImageNet config the header of this config names, or pass '
-                '--cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL, or '
-                'model.backbone.init_cfg=None to train from scratch.')
         load_lk_convnext_checkpoint(
             self, checkpoint, prefix=cfg.get('prefix'),
             embed_smaller_kernels=cfg.get('embed_smaller_kernels', False),

@@ -18,14 +18,12 @@ converted to this layout on loading.
 """
 import copy
 import functools
-import os.path as osp
 
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...engine.safe_load import read_checkpoint
 from ...layers import DropPath, ReparamLargeKernelConv, check_odd_kernel, is_deployed
@@ -36,6 +34,7 @@ from ..checkpoint import (
                           select_prefix,
                           unwrap_state_dict,
 )
+from .base import FreezeMixin, pretrained_init_cfg
 from .replknet import mmcv_norm_layer
 
 __all__ = ['LKMobileNetV2', 'LKInvertedResidual', 'LKDepthwiseConv', 'make_divisible']
@@ -136,7 +135,7 @@ class LKInvertedResidual(nn.Module):
 
 
 @MODELS.register_module()
-class LKMobileNetV2(BaseModule):
+class LKMobileNetV2(FreezeMixin, BaseModule):
     """MobileNet V2 with per-layer depth-wise kernel sizes, switchable identity shortcuts and an
     optional re-parameterized small kernel (the RepLKNet paper's MobileNet V2 studies).
 
@@ -329,45 +328,22 @@ class LKMobileNetV2(BaseModule):
     def deployed(self):
         return is_deployed(self)
 
-    def _freeze_stages(self):
+    def frozen_modules(self):
         if self.frozen_stages < 0:
-            return
-        modules = [self.conv1] + [getattr(self, name)
-                                  for name in self.layer_names[:self.frozen_stages]]
-        for module in modules:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+            return []
+        return [self.conv1] + [getattr(self, name)
+                               for name in self.layer_names[:self.frozen_stages]]
 
     def init_weights(self):
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            unknown = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
-            if unknown or 'checkpoint' not in cfg:
-                raise ValueError(f"Pretrained init_cfg takes 'checkpoint' and optional "
-                                 f"'prefix'/'map_location'; got {cfg}")
-            checkpoint = cfg['checkpoint']
-            if '://' not in str(checkpoint) and not osp.isfile(osp.expanduser(str(checkpoint))):
-                raise FileNotFoundError(
-                    f'LKMobileNetV2 pre-trained checkpoint {checkpoint} (init_cfg.checkpoint) '
-                    'does not exist. Train the matching ImageNet config first (its work dir is '
-                    'where the config looks), or pass --cfg-options '
-                    'model.backbone.init_cfg.checkpoint=PATH, or model.backbone.init_cfg=None '
-                    'to train from scratch.')
-            load_lk_mobilenet_v2_checkpoint(self, checkpoint, prefix=cfg.get('prefix'),
-                                            map_location=cfg.get('map_location', 'cpu'))
-            self._is_init = True
-        else:
+        cfg = pretrained_init_cfg(
+            self.init_cfg, 'LKMobileNetV2',
+            'Train the matching ImageNet config first (its work dir is where the config looks).')
+        if cfg is None:
             super().init_weights()
+            return
+        load_lk_mobilenet_v2_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                        map_location=cfg.get('map_location', 'cpu'))
+        self._is_init = True
 
 
 # ----------------------------------------------------------------------------------------------

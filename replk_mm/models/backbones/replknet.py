@@ -9,15 +9,14 @@ authors' released ImageNet and downstream weights load unchanged.
 """
 import copy
 import functools
-import os.path as osp
 
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...layers import ReparamLargeKernelConv, RepLKNetTrunk
 from ...registry import MODELS
 from ..checkpoint import load_backbone_checkpoint
+from .base import FreezeMixin, pretrained_init_cfg
 
 # ReparamLargeKernelConv: kept importable from here (its home is replk_mm.layers).
 __all__ = ['RepLKNet', 'ReparamLargeKernelConv']
@@ -29,7 +28,7 @@ def mmcv_norm_layer(norm_cfg, channels):
 
 
 @MODELS.register_module()
-class RepLKNet(RepLKNetTrunk, BaseModule):
+class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
     """RepLKNet backbone.
 
     Args:
@@ -80,37 +79,13 @@ class RepLKNet(RepLKNetTrunk, BaseModule):
         return ([self.stem] + list(self.stages[:self.frozen_stages])
                 + list(self.transitions[:max(self.frozen_stages - 1, 0)]))
 
-    def _freeze_stages(self):
-        for module in self.frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
-
     def init_weights(self):
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            unknown = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
-            if unknown or 'checkpoint' not in cfg:
-                raise ValueError(f"Pretrained init_cfg takes 'checkpoint' and optional "
-                                 f"'prefix'/'map_location'; got {cfg}")
-            checkpoint = cfg['checkpoint']
-            if '://' not in str(checkpoint) and not osp.isfile(osp.expanduser(str(checkpoint))):
-                raise FileNotFoundError(
-                    f'RepLKNet pre-trained checkpoint {checkpoint} (init_cfg.checkpoint) does '
-                    'not exist. Download the weights the config names (its header has the '
-                    'link), or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH_OR_URL'
-                    ', or model.backbone.init_cfg=None to train from scratch.')
-            load_backbone_checkpoint(self, checkpoint, prefix=cfg.get('prefix'),
-                                     map_location=cfg.get('map_location', 'cpu'))
-            self._is_init = True
-        else:
+        cfg = pretrained_init_cfg(
+            self.init_cfg, 'RepLKNet',
+            'Download the weights the config names (its header has the link).')
+        if cfg is None:
             super().init_weights()
+            return
+        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                 map_location=cfg.get('map_location', 'cpu'))
+        self._is_init = True
