@@ -147,9 +147,11 @@ def test_drop_path_rate_increases_linearly():
 
 
 def test_syncbn_from_config_builds():
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
-    model = MODELS.build(dict(type='RepLKNet', arch=TINY_ARCH,
-                              norm_cfg=dict(type='SyncBN', requires_grad=True)))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # whatever scope earlier tests left
+        model = MODELS.build(dict(type='RepLKNet', arch=TINY_ARCH,
+                                  norm_cfg=dict(type='SyncBN', requires_grad=True)))
     assert isinstance(model.stem[0].bn, torch.nn.SyncBatchNorm)
     assert isinstance(model.stages[0].blocks[0].large_kernel.lkb_origin.bn,
                       torch.nn.SyncBatchNorm)

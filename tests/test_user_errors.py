@@ -104,3 +104,37 @@ def test_amp_on_a_cpu_says_what_it_needs(config, tmp_path):
     with pytest.raises(ValueError, match='AmpOptimWrapper.*needs a CUDA GPU'):
         apis.train_runner(config, work_dir=str(tmp_path / 'amp'),
                           cfg_options={'optim_wrapper.type': 'AmpOptimWrapper'})
+
+
+def test_each_runner_draws_with_its_own_visualizer(tmp_path):
+    """mmseg's, mmdet's and mmpretrain's runtimes all name their visualizer 'visualizer':
+    a second run in one process must not get the first one's (another task's) instance."""
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.visualization import Visualizer
+    from mmseg.visualization import SegLocalVisualizer
+
+    from replk_mm.engine import ReplkRunner
+
+    first = SegLocalVisualizer.get_instance('visualizer')
+    Visualizer.get_instance(f'plain_{tmp_path.name}')  # the latest created, for now
+    runner = ReplkRunner(model=torch.nn.Linear(1, 1), work_dir=str(tmp_path),
+                         visualizer=dict(type='DetLocalVisualizer', name='visualizer'),
+                         default_scope='mmdet')
+    assert isinstance(runner.visualizer, DetLocalVisualizer) and runner.visualizer is not first
+    assert Visualizer.get_current_instance() is runner.visualizer  # what the hooks draw with
+    assert runner.visualizer.instance_name.startswith('visualizer_')
+
+
+def test_runs_of_one_config_in_one_process_keep_their_own_logs(tmp_path):
+    """Two runners of one config built in the same second: mmengine would give the second the
+    first's logger (its log file) and message hub."""
+    from mmengine.config import Config
+
+    from replk_mm.engine import ReplkRunner
+    (tmp_path / 'same_name.py').write_text("default_scope = 'mmseg'\n")
+    cfg = Config.fromfile(str(tmp_path / 'same_name.py'))
+    first, second = (ReplkRunner(model=torch.nn.Linear(1, 1), work_dir=str(tmp_path / d),
+                                 default_scope='mmseg', cfg=cfg) for d in ('a', 'b'))
+    assert first.experiment_name != second.experiment_name
+    assert first.logger is not second.logger and first.message_hub is not second.message_hub
+    assert first.experiment_name.startswith('same_name_')

@@ -1,6 +1,6 @@
 """``ReplkRunner``: mmengine's Runner, loading checkpoints safely and strictly.
 
-What it changes, and only when it loads a checkpoint:
+What it changes when it loads a checkpoint:
 
 * every checkpoint is read with weights-only unpickling (:func:`read_checkpoint`), and the whole
   run (weight initialisation, ``load_from``, resume, publishing) happens inside
@@ -13,9 +13,15 @@ What it changes, and only when it loads a checkpoint:
   points to ``load_from`` / ``init_cfg``; with nothing to resume it says that plainly, and a
   ``last_checkpoint`` naming a missing file is an error.
 
+And for several runs in one process (a notebook, the demos, tests): each runner gets a logger,
+message hub, default scope and visualizer of its own (see :meth:`ReplkRunner.__init__` and
+:meth:`ReplkRunner.build_visualizer`).
+
 ``replk_mm.apis.train_runner`` / ``test_runner`` build it for every config without a
 ``runner_type``.
 """
+import collections
+import inspect
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -24,6 +30,7 @@ from mmengine.device import get_device
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from mmengine.visualization import Visualizer
 
 from ..models import checkpoint as model_checkpoint  # a module: replk_mm.models imports us
 from .safe_load import allow_mmengine_checkpoints, read_checkpoint
@@ -63,9 +70,40 @@ class ReplkRunner(Runner):
     Takes ``Runner``'s arguments; reads ``allow_partial_load`` from ``cfg``.
     """
 
+    _experiment_names = collections.Counter()  # per process: same order on every rank
+
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        # mmengine names a run's logger, message hub and default scope after the config file
+        # and the time in seconds, and returns an existing instance of a name: two runs of one
+        # config started in the same second would share them (one log file, mixed scalars,
+        # another task's scope). A config file name seen before in this process gets a count.
+        bound = inspect.signature(Runner.__init__).bind(self, *args, **kwargs)
+        name, cfg = bound.arguments.get('experiment_name'), bound.arguments.get('cfg')
+        if name is None and cfg is not None and getattr(cfg, 'filename', None):
+            name = osp.splitext(osp.basename(cfg.filename))[0]
+        if name is not None:
+            ReplkRunner._experiment_names[name] += 1
+            count = ReplkRunner._experiment_names[name]
+            bound.arguments['experiment_name'] = name if count == 1 else f'{name}_{count}'
+        super().__init__(*bound.args[1:], **bound.kwargs)
         self._preloaded = {}  # resume() reads a checkpoint once; load_checkpoint() reuses it
+
+    def build_visualizer(self, visualizer=None):
+        """As mmengine's, but always a new instance. mmseg's, mmdet's and mmpretrain's default
+        runtimes all name their visualizer ``'visualizer'``, and mmengine returns an existing
+        instance of that name whatever its class, without making it the current one, which is
+        what the visualization hooks draw with: a second run in the same process (seg after
+        det, or after a plain mmengine run) would draw with another task's visualizer. A taken
+        name gets the experiment name appended (and a counter if needed)."""
+        if isinstance(visualizer, dict):
+            visualizer = dict(visualizer)
+            name = base = visualizer.get('name', self._experiment_name)
+            count = 0
+            while Visualizer.check_instance_created(name):
+                count += 1
+                name = f'{base}_{self._experiment_name}' + (f'_{count}' if count > 1 else '')
+            visualizer['name'] = name
+        return super().build_visualizer(visualizer)
 
     @property
     def allow_partial_load(self):
