@@ -31,7 +31,7 @@ setup(
         'pretrain': MM + PRETRAIN,
         'all': MM + SEG + DET + PRETRAIN,
         'onnx': ['onnx', 'onnxruntime', 'onnxscript'],
-        'tests': ['pytest', 'pytest-timeout'],
+        'tests': ['pytest', 'pytest-timeout', 'pytest-xdist'],
         'lint': ['ruff==0.17.6'],
     },
     license='MIT',
