@@ -66,29 +66,28 @@ class set_default_backend:
         _default_backend = self.previous
 
 
+def _env_choice(name, choices, default):
+    """The environment variable ``name`` in lower case if it is one of ``choices``; unset or
+    empty gives ``default``, anything else ``default`` with a warning (once)."""
+    env = os.environ.get(name, '').strip().lower()
+    if not env:
+        return default
+    if env not in choices:
+        log_once(('env', name, env), f'{name}={env!r} is not one of {choices}; using '
+                 f'{default!r} (unset it or pick one of those)')
+        return default
+    return env
+
+
 def get_default_backend():
     if _default_backend is not None:
         return _default_backend
-    env = os.environ.get(ENV_BACKEND, '').strip().lower()
-    if not env:
-        return 'auto'
-    if env not in BACKEND_CHOICES:
-        log_once(('env', ENV_BACKEND, env), f'{ENV_BACKEND}={env!r} is not one of '
-                 f"{BACKEND_CHOICES}; using 'auto' (unset it or pick one of those)")
-        return 'auto'
-    return env
+    return _env_choice(ENV_BACKEND, BACKEND_CHOICES, 'auto')
 
 
 def autotune_mode():
     """'measure' or 'model' (see the module docstring)."""
-    env = os.environ.get(ENV_AUTOTUNE, '').strip().lower()
-    if not env:
-        return 'measure'
-    if env not in AUTOTUNE_MODES:
-        log_once(('env', ENV_AUTOTUNE, env), f'{ENV_AUTOTUNE}={env!r} is not one of '
-                 f"{AUTOTUNE_MODES}; using 'measure'")
-        return 'measure'
-    return env
+    return _env_choice(ENV_AUTOTUNE, AUTOTUNE_MODES, 'measure')
 
 
 def tune_limit():
