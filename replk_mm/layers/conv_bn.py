@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import fuse_conv_bn_weights
 
 from ..ops import build_dw_conv
 
@@ -77,16 +78,14 @@ def conv_kernel_bias(conv, bn=None):
     """Weight and bias of one conv equivalent to ``conv`` (biased or not) [followed by ``bn`` in
     eval mode, i.e. with its running statistics]."""
     weight = conv.weight
-    bias = conv.bias if conv.bias is not None else weight.new_zeros(weight.shape[0])
     if bn is None:
+        bias = conv.bias if conv.bias is not None else weight.new_zeros(weight.shape[0])
         return KernelBias(weight, bias)
     check_foldable_norm(bn, where='the BN to fold')
-    std = (bn.running_var + bn.eps).sqrt()
-    scale = std.reciprocal() if bn.weight is None else bn.weight / std
-    fused_bias = (bias - bn.running_mean) * scale
-    if bn.bias is not None:
-        fused_bias = fused_bias + bn.bias
-    return KernelBias(weight * scale.reshape(-1, *([1] * (weight.ndim - 1))), fused_bias)
+    weight, bias = fuse_conv_bn_weights(weight, conv.bias, bn.running_mean, bn.running_var,
+                                        bn.eps, bn.weight, bn.bias)
+    # torch returns new leaf Parameters; the merged conv copies plain tensors
+    return KernelBias(weight.detach(), bias.detach())
 
 
 def fuse_conv_bn(conv, bn):
