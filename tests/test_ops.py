@@ -19,6 +19,7 @@ from replk_mm.ops import (
     clear_dispatch_cache,
     config,
     cost_model,
+    decision_cache,
     depthwise_conv2d,
     dispatch,
     dispatch_cache_info,
@@ -272,17 +273,21 @@ def test_auto_decisions_are_cached(monkeypatch):
     depthwise_conv2d(x, weight, padding=5).sum().backward()
     info = dispatch_cache_info()
     assert (info['misses'], info['measured'], info['hits']) == (2, 2, 0)  # fwd and dw
+    assert (info['routes'], info['route_hits']) == (1, 0)
     decisions = info['decisions']
     assert sorted(k.split('|')[0] for k in decisions) == ['dw', 'fwd']
-    assert all(v in ('native', 'padded', 'fft') for v in decisions.values())
+    assert all(v in ('native', 'padded', 'fft', 'native_nhwc') for v in decisions.values())
     for _ in range(3):
         depthwise_conv2d(x, weight, padding=5).sum().backward()
     info = dispatch_cache_info()
-    assert (info['misses'], info['measured'], info['hits']) == (2, 2, 6)
+    # the same signature: served by its route, the decision cache is not asked again
+    assert (info['misses'], info['measured'], info['hits']) == (2, 2, 0)
+    assert (info['routes'], info['route_hits']) == (1, 3)
     assert info['decisions'] == decisions
-    with torch.no_grad():  # another key set: only the forward is decided, and it is a hit
+    with torch.no_grad():  # another signature: only the forward is decided, and it is a hit
         depthwise_conv2d(x, weight, padding=5)
-    assert dispatch_cache_info()['hits'] == 7
+    info = dispatch_cache_info()
+    assert (info['hits'], info['routes'], info['route_hits']) == (1, 2, 3)
     depthwise_conv2d(x.contiguous(memory_format=torch.channels_last), weight, padding=5)
     assert dispatch_cache_info()['misses'] == 4  # the layout is part of the key
 
@@ -292,7 +297,7 @@ def _plan(x, k, need_dx=True, need_dw=True):
     row, col, geom = crop_geometry(x.shape[2], x.shape[3], k, k, k // 2, k // 2)
     w = torch.zeros(x.shape[1], 1, geom.kh, geom.kw, dtype=x.dtype)
     return dispatch.plan_for('auto', x, w, None, geom, need_dx, need_dw, (k, k),
-                             (k // 2, k // 2))[0]
+                             (k // 2, k // 2))
 
 
 @pytest.fixture
@@ -357,7 +362,7 @@ def test_deterministic_algorithms_never_time(monkeypatch, measured_cpu_constants
 
     def fake_measure(phase, names, *args):
         timed.append(phase)
-        return 'padded', {}
+        return 'padded', {}, {}, 0.0
 
     monkeypatch.setattr(timing, 'measure_phase', fake_measure)
     monkeypatch.setattr(timing, 'mixed_plan_pays', lambda *args: True)
@@ -382,8 +387,8 @@ def test_deterministic_algorithms_never_time(monkeypatch, measured_cpu_constants
 def test_shape_buckets_bound_the_measurements(monkeypatch):
     """Multi-scale input: one measurement per (phase, shape bucket), not per input size."""
     timed = []
-    monkeypatch.setattr(timing, 'measure_phase',
-                        lambda phase, names, x, *a: timed.append(tuple(x.shape)) or ('fft', {}))
+    monkeypatch.setattr(timing, 'measure_phase', lambda phase, names, x, *a: timed.append(
+        tuple(x.shape)) or ('fft', {}, {}, 0.0))
     w = torch.randn(3, 1, 7, 7)
     sizes = [(h, w_) for h in range(40, 80, 3) for w_ in (44, 61, 70)]
     for h, wd in sizes:
@@ -453,7 +458,7 @@ def test_disk_cache(monkeypatch, tmp_path):
     w = torch.randn(3, 1, 9, 9, requires_grad=True)
     depthwise_conv2d(x, w, padding=4).sum().backward()
     data = json.loads(path.read_text())
-    assert data['version'] == dispatch.CACHE_VERSION and len(data['entries']) == 3
+    assert data['version'] == decision_cache.CACHE_VERSION and len(data['entries']) == 3
     decisions = dispatch_cache_info()['decisions']
     clear_dispatch_cache()  # a new process, as far as the in-memory cache knows
     depthwise_conv2d(x, w, padding=4).sum().backward()
@@ -463,7 +468,7 @@ def test_disk_cache(monkeypatch, tmp_path):
     clear_dispatch_cache()
     depthwise_conv2d(x, w, padding=4).sum().backward()
     assert dispatch_cache_info()['measured'] == 3
-    assert json.loads(path.read_text())['version'] == dispatch.CACHE_VERSION
+    assert json.loads(path.read_text())['version'] == decision_cache.CACHE_VERSION
 
 
 def test_unavailable_backend_falls_back_once(caplog):

@@ -2,8 +2,10 @@
 
 Modules, by what they are: :mod:`.dw_conv` (the op, module and factory), :mod:`.config`
 (backend policy and environment variables), :mod:`.dispatch` (how 'auto' decides),
-:mod:`.keys` (shape buckets), :mod:`.timing`, :mod:`.cost_model`, :mod:`.decision_cache`,
-:mod:`.routing`, :mod:`.backends` (the implementations), :mod:`.geometry` (kernel cropping).
+:mod:`.keys` (shape buckets), :mod:`.timing` (check and time candidates), :mod:`.cost_model`,
+:mod:`.decision_cache` (all process state: default backend, decisions, routes, counters, and
+the decision file), :mod:`.routing` (the per-call route), :mod:`.backends` (the registry of
+implementations), :mod:`.geometry` (kernel cropping).
 """
 from .config import BACKEND_CHOICES, get_default_backend, set_default_backend
 from .dispatch import clear_dispatch_cache, dispatch_cache_info

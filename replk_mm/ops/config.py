@@ -1,4 +1,5 @@
-"""Process-wide settings of ``replk_mm.ops``: the backend used where a call names none, and how
+"""Process-wide settings of ``replk_mm.ops``: the backend used where a call names none (kept,
+with the rest of the process state, in :data:`~replk_mm.ops.decision_cache.STATE`), and how
 ``'auto'`` decides (one small module of flags, as timm keeps its layer flags).
 
 Backend, highest priority first: the ``backend=`` argument (module, function, config),
@@ -22,6 +23,7 @@ set them at any time before the first call of a shape:
 import os
 
 from ._log import log_once
+from .decision_cache import STATE
 
 BACKEND_CHOICES = ('auto', 'native', 'padded', 'fft', 'triton')
 AUTOTUNE_MODES = ('measure', 'model')
@@ -32,8 +34,6 @@ ENV_AUTOTUNE = 'REPLK_DW_CONV_AUTOTUNE'
 ENV_TUNE_LIMIT = 'REPLK_DW_CONV_TUNE_LIMIT'
 ENV_CACHE = 'REPLK_DW_CONV_CACHE'
 ENV_COSTS = 'REPLK_DW_CONV_COSTS'
-
-_default_backend = None  # set by set_default_backend; None: environment, then 'auto'
 
 
 def check_backend(backend, allow_none=True):
@@ -54,16 +54,14 @@ class set_default_backend:
     """
 
     def __init__(self, backend):
-        global _default_backend
         backend = check_backend(backend)
-        self.previous, _default_backend = _default_backend, backend
+        self.previous, STATE.default_backend = STATE.default_backend, backend
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        global _default_backend
-        _default_backend = self.previous
+        STATE.default_backend = self.previous
 
 
 def _env_choice(name, choices, default):
@@ -80,8 +78,8 @@ def _env_choice(name, choices, default):
 
 
 def get_default_backend():
-    if _default_backend is not None:
-        return _default_backend
+    if STATE.default_backend is not None:
+        return STATE.default_backend
     return _env_choice(ENV_BACKEND, BACKEND_CHOICES, 'auto')
 
 

@@ -19,7 +19,7 @@ Measured constants:
   doing so for k >= 5, against FFTs whose cost does not grow with the kernel (agreement with
   measured decisions: docs/benchmark_lk_conv.md).
 * GPU: tables measured by the GPU check (a fixed and a per-work-unit time per backend, phase,
-  kernel-size class and dtype), from :data:`cost_tables.GPU_TABLES` (constants shipped with the
+  kernel-size class and dtype), from :data:`SHIPPED_GPU_TABLES` (constants shipped with the
   package) and from the file named by ``REPLK_DW_CONV_COSTS``. None are shipped yet: on GPUs an
   untimed decision is PyTorch's conv. :data:`GPU_PLACEHOLDER_COSTS` only orders measurements.
 """
@@ -28,7 +28,7 @@ import math
 from functools import lru_cache
 from typing import NamedTuple
 
-from . import config, cost_tables
+from . import config
 from ._log import log_once
 from .backends.fft import fft_shape
 from .devices import device_class
@@ -47,6 +47,12 @@ MEASURED_CPU_DTYPES = ('float32', )
 GPU_PLACEHOLDER_COSTS = dict(direct=2e12, slow=2e11, fft=2e-12, call=1e-5, copy=5e11)
 
 TABLE_VERSION = 1
+# Measured GPU constants shipped with the package, in the format of ``REPLK_DW_CONV_COSTS``
+# files (the GPU check writes one; docs/benchmark_lk_conv.md, "GPU: not measured yet"):
+#   {'version': 1, 'classes': {'cuda:sm90': {'measured_on': 'NVIDIA H200, torch ..., date',
+#    'tables': {'float32': {'native': {'fwd': {'small': [fixed_s, s_per_unit], ...}}}}}}}
+# Empty until that check has run on a GPU of each class.
+SHIPPED_GPU_TABLES = {'version': TABLE_VERSION, 'classes': {}}
 # kernel-size classes of the measured tables: the largest cropped kernel side, inclusive bounds
 KERNEL_CLASSES = (('small', 7), ('medium', 17), ('large', 10**9))
 # a measured dtype that stands in for one that was not (same element size)
@@ -159,7 +165,7 @@ def _file_tables(path):
 
 def measured_tables():
     """Device class -> its measured entry (``tables`` by dtype, and where it was measured)."""
-    classes = dict(cost_tables.GPU_TABLES.get('classes', {}))
+    classes = dict(SHIPPED_GPU_TABLES['classes'])
     path = config.costs_path()
     if path is not None:
         classes.update(_file_tables(path))

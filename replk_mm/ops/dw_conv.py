@@ -11,13 +11,15 @@ from contextlib import nullcontext
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.modules.utils import _pair
 
 from . import dispatch
 from .backends import BACKENDS
 from .config import check_backend, get_default_backend
+from .decision_cache import STATE
 from .function import DepthwiseConvFunction
-from .layout import NCHW, NHWC
-from .routing import BACKEND_FORWARD, ROUTES, TORCH_CONV
+from .layout import memory_layout
+from .routing import BACKEND_FORWARD, TORCH_CONV
 
 
 def check_depthwise_args(channels, kernel_size):
@@ -25,6 +27,32 @@ def check_depthwise_args(channels, kernel_size):
         raise ValueError(f'depth-wise kernel size must be a positive odd int, got {kernel_size!r}')
     if not isinstance(channels, int) or channels < 1:
         raise ValueError(f'channels must be a positive int, got {channels!r}')
+
+
+def check_call(x, weight, bias, stride, padding):
+    """Validate a call; return its stride and padding as pairs."""
+    if x.dim() != 4:
+        raise ValueError(f'depth-wise conv expects an (N, C, H, W) input, got {tuple(x.shape)}')
+    if weight.dim() != 4 or weight.shape[1] != 1 or x.shape[1] != weight.shape[0]:
+        raise ValueError(f'not a depth-wise call: input {tuple(x.shape)}, '
+                         f'weight {tuple(weight.shape)} (expected (C, 1, K, K) with C = input C)')
+    kh, kw = weight.shape[2:]
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f'depth-wise kernel sizes must be odd (centred padding), got {kh}x{kw}')
+    if bias is not None and tuple(bias.shape) != (weight.shape[0], ):
+        raise ValueError(f'bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}')
+    stride = tuple(_pair(stride))
+    if isinstance(padding, str):
+        if padding == 'valid':
+            return stride, (0, 0)
+        if padding == 'same' and stride == (1, 1):
+            return stride, (kh // 2, kw // 2)
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same' (stride 1), "
+                         f'got {padding!r}')
+    padding = _pair(padding)
+    if len(padding) != 2 or min(padding) < 0:
+        raise ValueError(f'padding must be non-negative, got {padding!r}')
+    return stride, tuple(padding)
 
 
 def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, backend=None):
@@ -53,17 +81,17 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, backend=None):
     need_dw = grad and weight.requires_grad
     # How a call runs depends only on this signature: look it up, do not re-derive it (this
     # path is the per-call overhead of the op).
-    signature = (name, x.shape, x.dtype, x.device,
-                 NCHW if x.is_contiguous() or not x.is_contiguous(
-                     memory_format=torch.channels_last) else NHWC,
-                 weight.shape, weight.dtype,
+    signature = (name, x.shape, x.dtype, x.device, memory_layout(x), weight.shape, weight.dtype,
                  None if bias is None else (bias.shape, bias.dtype, grad and bias.requires_grad),
                  tuple(stride) if type(stride) is list else stride,
                  tuple(padding) if type(padding) is list else padding,
                  need_dx, need_dw, torch.get_num_threads(),
                  torch.are_deterministic_algorithms_enabled())
-    route = ROUTES.lookup(signature) or dispatch.route(
-        signature, name, x, weight, bias, stride, padding, need_dx, need_dw)
+    route = STATE.route(signature)
+    if route is None:  # a new signature: validate once, then route
+        stride, padding = check_call(x, weight, bias, stride, padding)
+        route = dispatch.route(signature, name, x, weight, bias, stride, padding, need_dx,
+                               need_dw)
     # taps that only ever see padding are dropped (their gradient is exactly zero)
     window = route.window
     w = weight if window is None else weight[:, :, window[0]:window[1], window[2]:window[3]]

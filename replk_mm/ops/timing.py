@@ -8,6 +8,14 @@ times faster), and native (PyTorch's own kernel) is kept unless the fastest beat
 than ``1 - NATIVE_MARGIN``. For training calls on small convs the whole forward+backward of a
 mixed plan is also timed against PyTorch's, because per-phase timings miss the custom autograd
 function's own cost (tens of microseconds). CUDA is synchronized around every run.
+
+No candidate is timed before its answer is checked: its warm-up run's result is compared with
+PyTorch's conv (the 'native' backend) on the same tensors, as the largest absolute difference
+over the largest absolute reference value, against :func:`tolerance` for the dtype (wide
+enough for FFT rounding, which is spread over the whole map, and for PyTorch's own rounding in
+half precision; far below what a wrong tap, shift or missing bias gives). The reference run
+doubles as native's warm-up, so the check adds the comparisons only; a candidate that
+disagrees is returned as wrong and never timed.
 """
 import logging
 import time
@@ -27,6 +35,19 @@ NATIVE_MARGIN = 0.93
 CONFIRM_WITHIN = 2.0
 CONFIRM_ALWAYS_BELOW_S = 0.05
 SMALL_CONV_SECONDS = 0.02  # below this native time, a mixed plan is checked as a whole
+# Largest |candidate - reference| / largest |reference| a correct backend stays below. Measured
+# on CPU (k 7-31, maps 7-56): fp32 <= 1.5e-6; fp16/bf16 <= 1e-2, because PyTorch's own half
+# input gradient is that far from the exact one. A wrong tap, shift or bias is off by O(1).
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 5e-2,
+             torch.bfloat16: 5e-2}
+DEFAULT_TOLERANCE = 5e-2
+TF32_TOLERANCE = 1e-2  # fp32 on CUDA where cuDNN may use TF32 (a 10-bit mantissa)
+
+
+def tolerance(x):
+    if x.dtype == torch.float32 and x.is_cuda and torch.backends.cudnn.allow_tf32:
+        return TF32_TOLERANCE
+    return TOLERANCE.get(x.dtype, DEFAULT_TOLERANCE)
 
 
 def sync(device):
@@ -49,10 +70,20 @@ def reps_for(first):
     return 1 if first > 0.05 else max(3, min(20, int(0.03 / max(first, 1e-6))))
 
 
-def time_call(fn, device, best_so_far=None):
-    """Min-of-N seconds after a warm-up run; give up early on a candidate far behind."""
+def first_run(fn, device):
+    """(result, seconds) of the warm-up run: JIT, primitive creation, allocator."""
     sync(device)
-    first = run_timed(fn, device, 1)  # warm-up: JIT, primitive creation, allocator
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start
+
+
+def time_call(fn, device, best_so_far=None, first=None):
+    """Min-of-N seconds after a warm-up run (``first``: its seconds, when it has run already);
+    give up early on a candidate far behind."""
+    if first is None:
+        first = first_run(fn, device)[1]
     if best_so_far is not None and first > 3 * best_so_far and first > 1e-3:
         return first
     return run_timed(fn, device, reps_for(first))
@@ -67,22 +98,51 @@ def phase_call(phase, name, x, w, b, g, geom):
     return lambda: backend.dw(x, g, w, geom)
 
 
+def disagreement(out, ref):
+    """Largest absolute difference over the largest absolute reference value."""
+    if not isinstance(out, torch.Tensor) or out.shape != ref.shape:
+        return float('inf')
+    scale = ref.abs().max().item()
+    err = (out.to(ref.dtype) - ref).abs().max().item()
+    return err / scale if scale > 0 else err
+
+
 @torch.no_grad()
 def measure_phase(phase, names, x, w, b, g, geom):
-    """Time ``names`` (in this order) for one phase; return (choice, seconds by backend)."""
-    times = {}
+    """Check, then time ``names`` (in this order) for one phase; return (choice, seconds by
+    backend, {wrong backend: its disagreement}, seconds spent comparing). The tensors must be
+    finite."""
+    times, wrong, ref, check_seconds = {}, {}, None, 0.0
+    limit = tolerance(x)
     for name in names:
         best = min(times.values()) if times else None
+        fn = phase_call(phase, name, x, w, b, g, geom)
         try:
-            times[name] = time_call(phase_call(phase, name, x, w, b, g, geom), x.device, best)
+            if ref is None:
+                ref, ref_seconds = first_run(phase_call(phase, 'native', x, w, b, g, geom),
+                                             x.device)
+            if name == 'native':
+                first = ref_seconds
+            else:
+                out, first = first_run(fn, x.device)
+                start = time.perf_counter()
+                err = disagreement(out, ref)
+                check_seconds += time.perf_counter() - start
+                del out
+                if not err <= limit:  # NaN too
+                    wrong[name] = err
+                    continue
+            times[name] = time_call(fn, x.device, best, first)
         except Exception as e:  # e.g. out of memory, a Triton compile error: not a candidate
             log_once(('tune-fail', name, type(e).__name__),
                      f'depth-wise conv backend {name!r} failed while autotuning '
                      f'({type(e).__name__}: {e}); skipping it')
             if x.device.type == 'cuda':
                 torch.cuda.empty_cache()
+            if ref is None:  # PyTorch's own conv failed: nothing can be checked
+                break
     if not times:
-        return 'native', times
+        return 'native', times, wrong, check_seconds
     choice = min(times, key=times.get)
     if choice != 'native' and 'native' in times and (
             times['native'] < max(CONFIRM_WITHIN * times[choice], CONFIRM_ALWAYS_BELOW_S)):
@@ -96,7 +156,7 @@ def measure_phase(phase, names, x, w, b, g, geom):
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug('dw conv %s %s: %s -> %s', phase, tuple(x.shape),
                      {k: round(v * 1e3, 3) for k, v in times.items()}, choice)
-    return choice, times
+    return choice, times, wrong, check_seconds
 
 
 def training_call(plan, x, w, b, g, geom, need_dx, need_dw):

@@ -26,7 +26,7 @@ Sections (each writes its results as soon as it is done, so a cut-short run keep
 
 Outputs in OUT_DIR: ``gpu_check.json`` (everything), ``gpu_check.md`` (tables and targets),
 ``dw_conv_costs.json`` (cost tables for ``REPLK_DW_CONV_COSTS`` or
-``replk_mm/ops/cost_tables.py``); the shell script adds ``gpu_check.log``.
+``SHIPPED_GPU_TABLES`` in ``replk_mm/ops/cost_model.py``); the shell script adds ``gpu_check.log``.
 """
 import argparse
 import copy

@@ -1,9 +1,11 @@
-"""Implementations of the three phases of a stride-1 depth-wise conv.
+"""Implementations of the three phases of a stride-1 depth-wise conv, in one registry.
 
-Every backend module provides ``fwd(x, w, b, geom)``, ``dx(x, g, w, geom)`` and
-``dw(x, g, w, geom)`` (``w`` is the cropped (C, 1, kh, kw) kernel, ``g`` the output gradient),
-optionally ``dx_dw`` when both gradients share work, and ``available(device) -> (ok, why)``;
-``PHASES`` lists the phases it offers when not all three.
+Every backend module (or object) in :data:`BACKENDS` provides ``fwd(x, w, b, geom)``,
+``dx(x, g, w, geom)`` and ``dw(x, g, w, geom)`` (``w`` is the cropped (C, 1, kh, kw) kernel,
+``g`` the output gradient), optionally ``dx_dw`` when both gradients share work,
+``available(device) -> (ok, why)`` (whether it can run there at all) and
+``auto_candidate(device, layout) -> bool`` (whether ``'auto'`` may time it there);
+``PHASES`` lists the phases it offers when not all three. A new backend is one more entry.
 A phase may use any backend: the autograd function mixes them (e.g. padded forward, FFT
 weight gradient). ``native_nhwc`` is not a user choice: only 'auto' picks it.
 """
@@ -20,16 +22,12 @@ def offers(name, phase):
 
 
 def auto_candidates(device, phase='fwd', layout=NCHW):
-    """Backends 'auto' may choose for this phase here (Triton's CPU interpreter is for tests
-    only, so Triton is a candidate on CUDA devices alone)."""
+    """Backends 'auto' may choose for this phase, device and memory layout, in registry order
+    ('native', PyTorch's conv, is always one)."""
     if device.type not in ('cpu', 'cuda'):
         return ['native']
-    names = ['native', 'padded', 'fft']
-    if layout == NCHW:
-        names.append('native_nhwc')
-    if device.type == 'cuda' and BACKENDS['triton'].available(device)[0]:
-        names.append('triton')
-    return [n for n in names if offers(n, phase)]
+    return [name for name, impl in BACKENDS.items()
+            if offers(name, phase) and impl.auto_candidate(device, layout)]
 
 
 __all__ = ['BACKENDS', 'PHASES', 'auto_candidates', 'offers']

@@ -16,6 +16,10 @@ def available(device):
     return device.type in ('cpu', 'cuda'), 'torch.fft supports only CPU and CUDA here'
 
 
+def auto_candidate(device, layout):
+    return available(device)[0]
+
+
 def fast_len(n):
     """Smallest even 2^a 3^b 5^c 7^d >= n (sizes pocketfft/MKL/cuFFT handle fastest)."""
     m = max(n + (n & 1), 2)

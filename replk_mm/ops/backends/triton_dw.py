@@ -3,6 +3,8 @@ import os
 
 import torch
 
+from ..layout import NHWC, memory_layout
+
 _kernels = None
 
 
@@ -18,6 +20,11 @@ def available(device):
     if device.type == 'cuda' or (device.type == 'cpu' and _interpreting()):
         return True, ''
     return False, 'triton needs a CUDA device (or TRITON_INTERPRET=1 with CPU tensors)'
+
+
+def auto_candidate(device, layout):
+    # Triton's CPU interpreter is for tests only
+    return device.type == 'cuda' and available(device)[0]
 
 
 def _k():
@@ -46,9 +53,8 @@ def _conv(x, w, b, out_hw, pt, pl):
     kh, kw = w.shape[2:]
     ho, wo = out_hw
     y = torch.empty((n, c, ho, wo), device=x.device, dtype=x.dtype,
-                    memory_format=torch.channels_last
-                    if not x.is_contiguous() and x.is_contiguous(
-                        memory_format=torch.channels_last) else torch.contiguous_format)
+                    memory_format=torch.channels_last if memory_layout(x) == NHWC
+                    else torch.contiguous_format)
     bw = _pow2(wo, 64)
     bh = _pow2(ho, max(1, 512 // bw))
     grid = (n * c, -(-ho // bh), -(-wo // bw))
