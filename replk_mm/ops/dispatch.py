@@ -93,9 +93,11 @@ def _measure(phases, keys, x, w, b, geom, need_dx, need_dw, chosen):
     """Check and time the missing phases; return the new decisions (key -> backend)."""
     gen = torch.Generator(device=x.device).manual_seed(0)
     xd, wd, bd = x.detach(), w.detach(), None if b is None else b.detach()
+    start = time.perf_counter()
     if not all(t is None or bool(torch.isfinite(t).all()) for t in (xd, wd, bd)):
         # the check needs finite values; timing does not care which
         xd, wd, bd = (None if t is None else _stand_in(t, gen) for t in (xd, wd, bd))
+    STATE.add_seconds(check=time.perf_counter() - start)
     # a stand-in output gradient, random so that the check of the gradients means something
     g = torch.randn((x.shape[0], x.shape[1], geom.ho, geom.wo), dtype=x.dtype, device=x.device,
                     generator=gen)

@@ -15,6 +15,7 @@ minimum over rounds; CUDA is synchronized around every call.
     python tools/analysis/benchmark_lk_conv.py --quick            # a few minutes on 2 cores
     python tools/analysis/benchmark_lk_conv.py                    # full sweep (long on CPU)
     python tools/analysis/benchmark_lk_conv.py --quick --e2e all  # + UperNet-31B step
+    python tools/analysis/benchmark_lk_conv.py --tuning-check 3 --threads 1  # the check's cost
 
 Results are printed and written between markers into docs/benchmark_lk_conv.md (``--out``),
 raw numbers into docs/benchmark_lk_conv.<mode>.json.
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
 from replk_mm.ops import (  # noqa: E402
+    clear_dispatch_cache,
     config,
     cost_model,
     depthwise_conv2d,
@@ -381,6 +383,28 @@ def steady_malloc():
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
 
+def tuning_check_cost(repeats, threads, device, dtype, batch=2, size=224):
+    """What checking candidates' answers against PyTorch's conv costs the autotuner: tune the
+    four RepLKNet-31B stage convs (training: forward, input and weight gradient) from a clean
+    state ``repeats`` times. The check's reference run is native's warm-up, so tuning without
+    the check takes ``tune_seconds - check_seconds``."""
+    torch.set_num_threads(threads)
+    lines = ['| run | tune_seconds | check_seconds | share | measured decisions |',
+             '|---|---|---|---|---|']
+    for i in range(repeats):
+        clear_dispatch_cache()
+        with set_default_backend('auto'):
+            for _, c, h in stage_shapes(size):
+                k = STAGE_KERNELS[STAGE_CHANNELS.index(c)]
+                x = torch.randn(batch, c, h, h, device=device, dtype=dtype, requires_grad=True)
+                w = torch.randn(c, 1, k, k, device=device, dtype=dtype, requires_grad=True)
+                depthwise_conv2d(x, w, None, 1, k // 2).sum().backward()
+        info = dispatch_cache_info()
+        lines.append(f"| {i + 1} | {info['tune_seconds']:.2f} | {info['check_seconds']:.3f} | "
+                     f"{info['check_seconds'] / info['tune_seconds']:.1%} | {info['measured']} |")
+    return '\n'.join(lines)
+
+
 def main():
     if '--system-malloc' not in sys.argv:
         steady_malloc()
@@ -403,6 +427,9 @@ def main():
                         'upernet needs mmseg')
     parser.add_argument('--system-malloc', action='store_true',
                         help="keep glibc's default malloc settings (see STEADY_MALLOC)")
+    parser.add_argument('--tuning-check', type=int, metavar='N', default=None,
+                        help="only time what checking candidates' answers costs the autotuner "
+                        '(N clean tunings of the RepLKNet-31B stage convs); writes nothing')
     parser.add_argument('--out', default=os.path.join(REPO, 'docs', 'benchmark_lk_conv.md'))
     args = parser.parse_args()
     args.threads = [int(t) for t in args.threads.split(',')]
@@ -414,6 +441,10 @@ def main():
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     torch.manual_seed(0)
     blocks, raw = {}, {}
+    if args.tuning_check:
+        print(f'Machine: {machine_line(args)}; batch 2 at 224, {args.dtype}\n')
+        print(tuning_check_cost(args.tuning_check, args.threads[0], device, dtype))
+        return
     if args.model_agreement:
         with open(args.model_agreement) as f:
             earlier = json.load(f)

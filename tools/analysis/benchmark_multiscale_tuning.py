@@ -8,8 +8,9 @@ det_coco_instance_ms_crop.py) with every size multiplied by ``--scale``, on the 
 shapes (written on first use with tools/dataset_converters/make_demo_coco.py). Inputs are padded
 to multiples of 32 as in every mmdet config. Reported: measured decisions, tuning seconds
 (``dispatch_cache_info()['tune_seconds']``; for versions without that counter the script times
-their measuring functions), untimed decisions, the iteration of the last measurement, distinct
-input shapes, and seconds per iteration.
+their measuring functions) and the part of it spent checking candidates' answers against
+PyTorch's conv (``check_seconds``, where the version has it), untimed decisions, the
+iteration of the last measurement, distinct input shapes, and seconds per iteration.
 
     python tools/analysis/benchmark_multiscale_tuning.py --iters 200 --json after.json
     # the committed code, for a before/after comparison (no git state touched):
@@ -165,7 +166,9 @@ def main(argv=None):
         threads=args.threads, wall_s=wall, measured=info['measured'],
         untimed=info.get('modelled', 0) + info.get('native_fallbacks', 0),
         modelled=info.get('modelled', 0), native_fallbacks=info.get('native_fallbacks', 0),
-        tune_s=info['tune_seconds'], decisions_held=info['size'],
+        tune_s=info['tune_seconds'],
+        # the part of tune_s spent checking candidates against PyTorch's conv (newer versions)
+        check_s=info.get('check_seconds'), decisions_held=info['size'],
         last_measurement_iter=last_new, input_shapes=len(shapes),
         s_per_iter_last50=tail[len(tail) // 2] if tail else None,  # median
         measured_by_iter=[(t['iter'], t['measured']) for t in trace
