@@ -147,6 +147,19 @@ def test_concurrent_saves_keep_every_entry_and_the_permissions(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
+def test_lock_file_fallback_without_fcntl(monkeypatch, tmp_path):
+    """Where fcntl is missing the lock is the lock file itself; one left by a crash is broken
+    once it is older than the timeout."""
+    monkeypatch.setattr(decision_cache, 'fcntl', None)
+    path = tmp_path / 'autotune.json'
+    lock = tmp_path / 'autotune.json.lock'
+    lock.write_text('')
+    old = os.path.getmtime(lock) - 2 * decision_cache.LOCK_TIMEOUT_S
+    os.utime(lock, (old, old))
+    _save_many(str(path), 0, 3)
+    assert len(json.loads(path.read_text())['entries']) == 3 and not lock.exists()
+
+
 # ---------------------------------------------------------------------------- issue 18, item 7
 class WrongBackend:
     """Fast and wrong: zeros of the right shape for every phase."""

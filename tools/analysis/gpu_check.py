@@ -728,6 +728,7 @@ def main(argv=None):
         info = dispatch_cache_info()
         results['tune_s'] = info['tune_seconds']
         results['measured_decisions'] = info['measured']
+        results['excluded_backends'] = info['excluded']  # answers that disagreed with cuDNN
         results['wall_s'] = time.perf_counter() - start
         write(args.out, results, s)
     print(markdown(results, s))
