@@ -16,6 +16,8 @@ set them at any time before the first call of a shape:
                               ``model``
 ``REPLK_DW_CONV_CACHE``       unset: decisions in memory only; ``1``: also on disk in
                               ``~/.cache/replk_mm/dw_conv_autotune.json``; or a file path
+                              (validated on read, merged under ``<file>.lock`` on write:
+                              :mod:`.decision_cache`)
 ``REPLK_DW_CONV_COSTS``       a JSON file of measured GPU cost constants (the GPU check writes
                               one)
 ============================  ===================================================================
