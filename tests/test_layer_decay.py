@@ -199,6 +199,12 @@ def test_readme_constructor_in_an_mmseg_segmentor():
     assert groups['backbone.stages.2.blocks.4.pw1.conv.weight']['lr'] == \
         pytest.approx(4e-4 * 0.5 ** 2)
     assert groups['decode_head.conv_seg.weight']['lr'] == pytest.approx(4e-4)
+    # why replk_mm keeps its own constructor: mmpretrain's needs model.get_layer_depth
+    with DefaultScope.overwrite_default_scope('mmseg'), \
+            pytest.raises(NotImplementedError, match='get_layer_depth'):
+        build_optim_wrapper(model, dict(
+            optimizer=OPTIMIZER, constructor='mmpretrain.LearningRateDecayOptimWrapperConstructor',
+            paramwise_cfg=dict(layer_decay_rate=0.5)))
 
 
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmseg', 'mmdet'])
