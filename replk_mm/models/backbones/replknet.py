@@ -2,7 +2,8 @@
 
 The network (arch table, validation, build, forward) is the torch-only
 :class:`replk_mm.layers.RepLKNetTrunk`; this class adds the OpenMMLab side: registry,
-``init_cfg`` checkpoint loading, mmcv norm configs, frozen stages and ``norm_eval``.
+``init_cfg`` checkpoint loading, mmcv norm configs, frozen stages and ``norm_eval``, and the
+layer depths of layer-wise lr decay (``get_layer_depth``).
 Module names follow the official checkpoint layout exactly (``stem.i``, ``stages.i.blocks.j``,
 ``transitions.i``, ``large_kernel.lkb_origin`` / ``small_conv`` / ``lkb_reparam``...), so the
 authors' released ImageNet and downstream weights load unchanged.
