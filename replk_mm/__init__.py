@@ -25,6 +25,7 @@ except ModuleNotFoundError as exc:
 else:
     _PLUGIN_MISSING = None
     from . import models as _models
+    from .engine import optimizers as _optimizers  # noqa: F401  (the layer-decay constructor)
     from .models import RepLKNet
     from .models.backbones import __all__ as _backbones
     from .registry import MODELS, register_downstream

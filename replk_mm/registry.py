@@ -11,10 +11,17 @@ import importlib.util
 import warnings
 
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
 
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope='replk_mm', locations=['replk_mm.models'])
+# `replk_mm.<name>` resolves in the root's child of scope replk_mm, from any scope. The layer-decay
+# constructor is registered in mmengine's root registry (its plain name works in every scope);
+# this child imports it on first use and falls back to the root, so the `replk_mm.` name works.
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope='replk_mm', locations=['replk_mm.engine.optimizers'])
 
 # Downstream packages whose MODELS registry gets a plain `RepLKNet` alias.
 DOWNSTREAM_SCOPES = ('mmseg', 'mmdet')

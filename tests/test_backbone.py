@@ -54,12 +54,12 @@ def test_dw_ratio_and_custom_arch():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(arch='31X'), "valid archs are ['31B', '31L', 'XL']"),
+    (dict(arch='31X'), "the named archs are ['31B', '31L', 'XL']"),
     (dict(arch=dict(TINY_ARCH, large_kernel_sizes=[31, 28, 27, 13])), 'positive odd ints'),
     (dict(arch=dict(TINY_ARCH, small_kernel=4)), 'small_kernel must be a positive odd'),
     (dict(arch=dict(TINY_ARCH, small_kernel=15)), 'larger than the smallest large kernel'),
     (dict(arch=dict(TINY_ARCH, layers=[1, 1, 1])), 'one entry per stage'),
-    (dict(arch=dict(TINY_ARCH, kernel=3)), "unknown keys ['kernel']"),
+    (dict(arch=dict(TINY_ARCH, kernel=3)), "unknown keys 'kernel'"),
     (dict(arch=TINY_ARCH, out_indices=(0, 4)), 'out_indices must be'),
     (dict(arch=TINY_ARCH, out_indices=()), 'out_indices must be'),
     (dict(arch=TINY_ARCH, frozen_stages=5), 'frozen_stages must be'),

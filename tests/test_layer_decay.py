@@ -1,6 +1,10 @@
-"""RepLKNetLayerDecayOptimWrapperConstructor: the official layer ids and lr multipliers, from
-every downstream scope, and clear errors."""
+"""Layer-wise lr decay: every replk_mm backbone's ``get_layer_depth`` (mmpretrain's
+interface), checked against the official RepLKNet layer ids and mmpretrain's ConvNeXt;
+mmpretrain's own ``LearningRateDecayOptimWrapperConstructor`` on our backbones in an mmpretrain
+classifier; replk_mm's constructor (the README's config line) in mmseg, mmdet and mmpretrain
+configs, giving the same lr as mmpretrain's; clear errors."""
 import logging
+import types
 
 import pytest
 import torch.nn as nn
@@ -8,22 +12,23 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 from replk_mm import RepLKNet
-from replk_mm.engine.optimizers import (
-                                        RepLKNetLayerDecayOptimWrapperConstructor,
-                                        replknet_layer_id,
-)
+from replk_mm.engine.optimizers import RepLKNetLayerDecayOptimWrapperConstructor
+from replk_mm.models.backbones import LKConvNeXt, LKMobileNetV2
 
 NARROW_31B = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[2, 2, 18, 2],
                   channels=[8, 16, 32, 64], small_kernel=5)
 SHALLOW = dict(large_kernel_sizes=[7, 7, 7, 5], layers=[1, 1, 3, 1], channels=[8, 8, 16, 16],
                small_kernel=3)
+TINY_CONVNEXT = dict(depths=[1, 1, 4, 1], channels=[8, 8, 16, 16])
+TINY_MBV2 = dict(widen_factor=0.25, layers=[[1, 8, 1, 1], [2, 8, 2, 2], [2, 16, 1, 2]])
 OPTIMIZER = dict(type='AdamW', lr=4e-4, weight_decay=0.05)
 NO_DECAY = dict(norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.)
+README_CONSTRUCTOR = 'replk_mm.RepLKNetLayerDecayOptimWrapperConstructor'
 
 
 @pytest.fixture(autouse=True)
 def _quiet_mmengine():
-    # mmengine logs one line per parameter while it builds param groups
+    # the constructors log one line per parameter while they build param groups
     logger = logging.getLogger('mmengine')
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -86,25 +91,50 @@ def test_official_layer_ids_and_lr_multipliers():
     assert groups['backbone.transitions.2.1.conv.weight']['layer_id'] == 11
 
 
-def test_other_depths_group_blocks_per_layer():
-    model = Classifier(SHALLOW)
-    # 1-1-3-1 blocks, two per layer id: stages take 1, 1, 2 and 1 ids -> 5 layers, head 6
+def test_replknet_depths_of_other_depths():
+    backbone = RepLKNet(SHALLOW, out_indices=(3, ), norm_intermediate_features=True)
+    # 1-1-3-1 blocks, two per depth: stages take 1, 1, 2 and 1 depths -> 5, then 6, of 7
     expected = {'stem.0.conv.weight': 0, 'stages.0.blocks.1.pw1.conv.weight': 1,
                 'transitions.0.0.conv.weight': 1, 'stages.1.blocks.0.prelkb_bn.weight': 2,
                 'transitions.1.1.bn.bias': 2, 'stages.2.blocks.0.pw1.conv.weight': 3,
                 'stages.2.blocks.3.pw2.conv.weight': 3, 'stages.2.blocks.4.pw1.conv.weight': 4,
                 'stages.2.blocks.5.preffn_bn.bias': 4, 'transitions.2.0.conv.weight': 4,
                 'stages.3.blocks.1.pw2.bn.weight': 5, 'stages.3.norm.weight': 6}
-    groups = build(model, rate=0.5)
-    for name, layer in expected.items():
-        group = groups[f'backbone.{name}']
-        assert group['layer_id'] == layer, name
-        assert group['lr'] == pytest.approx(4e-4 * 0.5 ** (6 - layer)), name
-    assert groups['head.weight']['layer_id'] == 6 and groups['head.weight']['lr'] == 4e-4
-    # one block per layer id: 1 + 1 + 3 + 1 = 6 layers
-    assert replknet_layer_id('stages.2.blocks.5.pw1.conv.weight', [1, 1, 3, 1],
-                             blocks_per_layer=1) == (5, 6)
-    assert replknet_layer_id('transitions.2.0.bn.weight', [1, 1, 3, 1], 1) == (5, 6)
+    for name, depth in expected.items():
+        assert backbone.get_layer_depth(name) == (depth, 7), name
+        assert backbone.get_layer_depth(f'backbone.{name}', 'backbone.') == (depth, 7), name
+    assert backbone.get_layer_depth('head.fc.weight', 'backbone.') == (6, 7)
+    for bad in ('stages.4.blocks.0.pw1.conv.weight', 'stages.0.blocks.2.pw1.conv.weight',
+                'transitions.3.0.bn.weight', 'neck.weight'):
+        with pytest.raises(ValueError, match='not a .*RepLKNet'):
+            backbone.get_layer_depth(bad)
+
+
+def mmpretrain_convnext_depth(depths, name):
+    """mmpretrain's own ``ConvNeXt.get_layer_depth`` (it reads ``self.depths`` only)."""
+    from mmpretrain.models.backbones import ConvNeXt
+    return ConvNeXt.get_layer_depth(types.SimpleNamespace(depths=depths), name, 'backbone.')
+
+
+@pytest.mark.parametrize('depths', [[3, 3, 9, 3], [3, 3, 27, 3]])
+def test_lk_convnext_depths_are_mmpretrain_convnexts(depths):
+    model = LKConvNeXt(dict(depths=depths, channels=[8, 8, 8, 8]), kernel_sizes=7)
+    names = [f'backbone.{n}' for n, _ in model.named_parameters()] + ['head.fc.weight']
+    for name in names:
+        assert model.get_layer_depth(name, 'backbone.') == \
+            mmpretrain_convnext_depth(depths, name), name
+
+
+def test_lk_mobilenet_v2_depths():
+    model = LKMobileNetV2(TINY_MBV2, out_indices=(3, ))
+    assert model.get_layer_depth('conv1.conv.weight') == (0, 6)
+    assert model.get_layer_depth('layer2.1.conv.1.lkb_origin.conv.weight') == (2, 6)
+    assert model.get_layer_depth('conv2.bn.bias') == (4, 6)
+    assert model.get_layer_depth('head.fc.bias', 'backbone.') == (5, 6)
+    without_conv2 = LKMobileNetV2(TINY_MBV2, out_indices=(2, ))
+    assert without_conv2.get_layer_depth('layer3.0.conv.0.conv.weight') == (3, 5)
+    with pytest.raises(ValueError, match='conv2'):
+        without_conv2.get_layer_depth('conv2.bn.bias')
 
 
 def test_frozen_and_custom_keys_compose():
@@ -116,13 +146,75 @@ def test_frozen_and_custom_keys_compose():
     assert groups['head.bias']['lr'] == pytest.approx(4e-3)
 
 
+def mmpretrain_classifier(backbone):
+    from mmpretrain.registry import MODELS
+    channels = {'RepLKNet': SHALLOW['channels'][-1], 'LKConvNeXt': 16, 'LKMobileNetV2': 1280}
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(dict(
+            type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=3,
+                      in_channels=channels[backbone['type'].split('.')[-1]])))
+
+
+@pytest.mark.parametrize('backbone', [
+    dict(type='replk_mm.RepLKNet', arch=SHALLOW, out_indices=(3, ),
+         norm_intermediate_features=True),
+    dict(type='replk_mm.LKConvNeXt', arch=TINY_CONVNEXT, out_indices=(3, ),
+         gap_before_final_norm=True),
+    dict(type='replk_mm.LKMobileNetV2', arch=TINY_MBV2)])
+def test_mmpretrain_constructor_and_ours_agree(backbone):
+    """mmpretrain's LearningRateDecayOptimWrapperConstructor works on our backbones in an
+    mmpretrain classifier, and the README's constructor gives every parameter the same lr."""
+    model = mmpretrain_classifier(backbone)
+    cfg = dict(optimizer=OPTIMIZER, paramwise_cfg=dict(layer_decay_rate=0.5))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        theirs = groups_by_name(model, build_optim_wrapper(
+            model, dict(cfg, constructor='LearningRateDecayOptimWrapperConstructor')))
+        ours = groups_by_name(model, build_optim_wrapper(
+            model, dict(cfg, constructor=README_CONSTRUCTOR)))
+    num_depths = model.backbone.max_layer_depth() + 2
+    assert set(theirs) == set(ours) == {n for n, _ in model.named_parameters()}
+    for name in theirs:
+        assert ours[name]['lr'] == pytest.approx(theirs[name]['lr'], rel=1e-12), name
+        assert ours[name]['layer_id'] == theirs[name]['layer_id'], name
+    stem = next(n for n in ours if n.startswith('backbone.'))
+    assert ours[stem]['lr'] == pytest.approx(4e-4 * 0.5 ** (num_depths - 1))
+    assert ours['head.fc.weight']['lr'] == pytest.approx(4e-4)
+
+
+def test_readme_constructor_in_an_mmseg_segmentor():
+    """The README's line in an mmseg config: mmseg's segmentors have no get_layer_depth
+    (mmpretrain's constructor refuses them); ours asks the backbone."""
+    from mmseg.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(dict(
+            type='EncoderDecoder',
+            backbone=dict(type='RepLKNet', arch=SHALLOW, out_indices=(3, )),
+            decode_head=dict(type='FCNHead', in_channels=16, channels=8, num_convs=1,
+                             num_classes=3, in_index=0)))
+        groups = groups_by_name(model, build_optim_wrapper(model, dict(
+            optimizer=OPTIMIZER, constructor=README_CONSTRUCTOR,
+            paramwise_cfg=dict(layer_decay_rate=0.5))))
+    assert groups['backbone.stem.0.conv.weight']['lr'] == pytest.approx(4e-4 * 0.5 ** 6)
+    assert groups['backbone.stages.2.blocks.4.pw1.conv.weight']['lr'] == \
+        pytest.approx(4e-4 * 0.5 ** 2)
+    assert groups['decode_head.conv_seg.weight']['lr'] == pytest.approx(4e-4)
+    # why replk_mm keeps its own constructor: mmpretrain's needs model.get_layer_depth
+    with DefaultScope.overwrite_default_scope('mmseg'), \
+            pytest.raises(NotImplementedError, match='get_layer_depth'):
+        build_optim_wrapper(model, dict(
+            optimizer=OPTIMIZER, constructor='mmpretrain.LearningRateDecayOptimWrapperConstructor',
+            paramwise_cfg=dict(layer_decay_rate=0.5)))
+
+
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmseg', 'mmdet'])
-def test_usable_from_every_downstream_scope(scope):
+@pytest.mark.parametrize('name', [README_CONSTRUCTOR,
+                                  'RepLKNetLayerDecayOptimWrapperConstructor'])
+def test_usable_from_every_downstream_scope(scope, name):
     model = Classifier(SHALLOW)
     with DefaultScope.overwrite_default_scope(scope):
         optim_wrapper = build_optim_wrapper(model, dict(
-            optimizer=OPTIMIZER, constructor='RepLKNetLayerDecayOptimWrapperConstructor',
-            paramwise_cfg=dict(layer_decay_rate=0.7)))
+            optimizer=OPTIMIZER, constructor=name, paramwise_cfg=dict(layer_decay_rate=0.7)))
     layer_ids = {g['layer_id'] for g in optim_wrapper.optimizer.param_groups}
     assert layer_ids == set(range(7))
 
@@ -134,21 +226,13 @@ def test_bad_arguments_are_named():
     for rate in (0, -0.5, True, '0.7'):
         with pytest.raises(ValueError, match='layer_decay_rate must be a number > 0'):
             RepLKNetLayerDecayOptimWrapperConstructor(cfg, dict(layer_decay_rate=rate))
-    with pytest.raises(ValueError, match='blocks_per_layer must be a positive int'):
-        RepLKNetLayerDecayOptimWrapperConstructor(
-            cfg, dict(layer_decay_rate=0.7, blocks_per_layer=0))
     with pytest.raises(ValueError, match='set optim_wrapper.optimizer.lr'):
         RepLKNetLayerDecayOptimWrapperConstructor(
             dict(optimizer=dict(type='AdamW')), dict(layer_decay_rate=0.7))
     constructor = RepLKNetLayerDecayOptimWrapperConstructor(cfg, dict(layer_decay_rate=0.7))
-    with pytest.raises(TypeError, match='exactly one RepLKNet backbone; Linear has no'):
+    with pytest.raises(TypeError, match='Linear has no get_layer_depth'):
         constructor(nn.Linear(2, 2))
-    two = nn.ModuleDict(dict(a=RepLKNet(SHALLOW), b=RepLKNet(SHALLOW)))
-    with pytest.raises(TypeError, match=r'has 2 \(a, b\)'):
-        constructor(two)
-    with pytest.raises(ValueError, match='stage index below 4'):
-        replknet_layer_id('stages.4.blocks.0.pw1.conv.weight', [2, 2, 18, 2])
-    with pytest.raises(ValueError, match='block index below 4'):
-        replknet_layer_id('stages.0.blocks.4.pw1.conv.weight', [2, 2, 18, 2])
-    with pytest.raises(ValueError, match='is not a RepLKNet parameter'):
-        replknet_layer_id('neck.weight', [2, 2, 18, 2])
+    with_plain_backbone = nn.Module()
+    with_plain_backbone.backbone = nn.Conv2d(3, 3, 1)
+    with pytest.raises(TypeError, match='its backbone Conv2d has no get_layer_depth'):
+        constructor(with_plain_backbone)

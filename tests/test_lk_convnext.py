@@ -305,9 +305,10 @@ def test_bad_pretrained_cfg_and_missing_file(tmp_path):
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(arch='huge'), r"unknown LKConvNeXt arch 'huge'.*'base', 'small', 'tiny'"),
+    (dict(arch='huge'), r"unknown LKConvNeXt arch 'huge'.*\['base', 'small', 'tiny'\]"),
     (dict(arch=dict(depths=[1, 1], channels=[8])), 'one entry per stage'),
-    (dict(arch=dict(depths=[1], widths=[8])), 'depths=.*channels='),
+    (dict(arch=dict(depths=[1], widths=[8])),
+     r"missing keys \['channels'\]; unknown keys 'widths'.*keys \['depths', 'channels'\]"),
     (dict(kernel_sizes=(7, 8, 7, 7)), r'kernel_sizes\[1\] \(stage 1\).*odd'),
     (dict(kernel_sizes=(7, 7, 7)), 'one entry per stage'),
     (dict(kernel_sizes=(31, 29, 27, 3), small_kernel=5), r'small_kernel \(5\).*stage 3 \(3\)'),

@@ -182,7 +182,7 @@ def test_drop_path_and_frozen_stages():
 
 @pytest.mark.parametrize('kwargs,message', [
     (dict(arch='2.0x'), "unknown LKMobileNetV2 arch '2.0x'"),
-    (dict(arch=dict(widen=1.0)), 'needs widen_factor'),
+    (dict(arch=dict(widen=1.0)), r"missing keys \['widen_factor'\]; unknown keys 'widen'"),
     (dict(kernel_sizes=4), r'kernel_sizes\[0\].*positive odd int'),
     (dict(kernel_sizes=[3, 5]), 'one size per layer'),
     (dict(kernel_sizes=7, small_kernel=7), r'small_kernel \(7\) is not smaller'),

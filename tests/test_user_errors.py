@@ -3,7 +3,10 @@ config syntax errors name their file (a base file too), malformed --cfg-options,
 type typos, unknown top-level keys, overrides of config variables that cannot take effect,
 --resume with nothing to resume, --amp on a machine without a GPU."""
 import glob
+import inspect
 import os.path as osp
+import types
+from unittest import mock
 
 import pytest
 import torch
@@ -51,6 +54,39 @@ def test_hook_name_and_type_typos(config, tmp_path):
     with pytest.raises(ConfigError, match=r"custom_hooks\[0\]: hook type 'EMAHok' is not "
                                           r"registered .*did you mean 'EMAHook'\?"):
         apis.load_config(str(typo))
+
+
+def test_runner_keys_and_default_hook_names_are_mmengines():
+    """config_checks asks mmengine instead of copying its lists: the Runner's arguments and
+    cfg keys, and the names of the hooks Runner.register_default_hooks registers."""
+    from mmengine.runner import Runner
+
+    from replk_mm.engine import config_checks
+    keys = config_checks.runtime_keys()
+    assert set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'} <= keys
+    assert {'model_wrapper_cfg', 'find_unused_parameters', 'compile', 'sync_bn'} <= keys
+    registered = []
+    Runner.register_default_hooks(types.SimpleNamespace(register_hook=registered.append))
+    names = config_checks.default_hook_names()
+    assert 'checkpoint' in names and len(names) == len(registered)
+
+    class NewerRunner(Runner):  # an mmengine upgrade: a new argument, a new default hook
+        def __init__(self, model, new_option=None, **kwargs):
+            super().__init__(model, **kwargs)
+
+        def register_default_hooks(self, hooks=None):
+            default_hooks = dict(timer=dict(type='IterTimerHook'), profiler=dict(type='X'))
+            return default_hooks, hooks
+
+    with mock.patch.object(config_checks, 'Runner', NewerRunner):
+        config_checks.runtime_keys.cache_clear()
+        config_checks.default_hook_names.cache_clear()
+        try:
+            assert 'new_option' in config_checks.runtime_keys()
+            assert config_checks.default_hook_names() == ('timer', 'profiler')
+        finally:
+            config_checks.runtime_keys.cache_clear()
+            config_checks.default_hook_names.cache_clear()
 
 
 def test_unknown_top_level_key_gets_a_suggestion(config):

@@ -12,25 +12,29 @@
 * A ``default_hooks`` entry without ``type`` that is not one of the default hook names (a typo
   such as ``default_hooks.checkpiont.interval=5``), and a hook ``type`` no registry knows, say
   which names exist.
+
+What mmengine reads is asked of mmengine, not copied from one version: the Runner's keys are
+the arguments of ``Runner.__init__`` plus the ``cfg.get('...')`` keys of its module, the
+default hook names those of ``Runner.register_default_hooks`` (both read from mmengine's
+source, see :func:`runtime_keys` and :func:`default_hook_names`), and hook types are looked up
+in the config scope's registry (``Registry.switch_scope_and_registry``).
 """
 import argparse
 import ast
 import difflib
-import importlib
+import functools
+import inspect
 import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
-# Top-level keys something reads after parsing: mmengine 0.10.7's Runner (from_cfg and the
-# cfg.get calls in runner.py), and replk_mm's tools (tta_*, allow_partial_load).
-RUNTIME_KEYS = frozenset({
-    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
-    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler',
-    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
-    'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer',
-    'default_scope', 'randomness', 'experiment_name', 'model_wrapper_cfg', 'sync_bn',
-    'find_unused_parameters', 'activation_checkpointing', 'efficient_conv_bn_eval', 'compile',
-    'runner_type', 'gpu_ids', 'tta_model', 'tta_pipeline', 'allow_partial_load'})
+# Top-level keys read after parsing besides mmengine's Runner's (runtime_keys()): by the
+# OpenMMLab tools (runner_type: mmseg/mmdet/mmpretrain tools/train.py; gpu_ids: their
+# configs) and by replk_mm's tools (tta_*, allow_partial_load).
+TOOL_KEYS = frozenset({'runner_type', 'gpu_ids', 'tta_model', 'tta_pipeline',
+                       'allow_partial_load'})
 
 # Keys mmengine itself reads while parsing, so overriding them afterwards cannot work.
 PARSE_TIME_KEYS = {
@@ -38,14 +42,61 @@ PARSE_TIME_KEYS = {
                       "the config file's custom_imports instead",
     '_base_': '_base_ is read while the config is parsed; edit it in the config file'}
 
-# mmengine's default hooks, and mmseg's / mmdet's visualization hook.
-DEFAULT_HOOK_NAMES = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
-                      'checkpoint', 'visualization')
 MAX_LISTED = 8
 
 
 class ConfigError(ValueError):
     """A config or a --cfg-options entry that cannot work as written; says what to write."""
+
+
+# -- what mmengine reads ------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def runtime_keys():
+    """Top-level config keys something reads after parsing: the arguments of mmengine's
+    ``Runner.__init__`` (``Runner.from_cfg`` passes them from the config), the keys its module
+    reads with ``cfg.get('KEY')`` / ``cfg['KEY']`` (``model_wrapper_cfg``, ``compile``...),
+    and :data:`TOOL_KEYS`."""
+    params = inspect.signature(Runner.__init__).parameters
+    keys = {name for name, p in params.items()
+            if name not in ('self', 'cfg') and p.kind is not p.VAR_KEYWORD}
+    return frozenset(keys | _cfg_keys_read(inspect.getmodule(Runner)) | TOOL_KEYS)
+
+
+def _cfg_keys_read(module):
+    """The string keys that ``module``'s source reads from a ``cfg`` (a name or an
+    attribute): ``cfg.get('KEY'...)`` and ``cfg['KEY']``."""
+    def is_cfg(node):
+        return (isinstance(node, ast.Name) and node.id == 'cfg') or \
+            (isinstance(node, ast.Attribute) and node.attr == 'cfg')
+
+    keys = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        key = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == 'get' and is_cfg(node.func.value) and node.args:
+            key = node.args[0]
+        elif isinstance(node, ast.Subscript) and is_cfg(node.value):
+            key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            keys.add(key.value)
+    return keys
+
+
+@functools.lru_cache(maxsize=None)
+def default_hook_names():
+    """The names of mmengine's default hooks: the keyword names of the ``dict(...)`` that
+    ``Runner.register_default_hooks`` assigns to ``default_hooks``."""
+    tree = ast.parse(inspect.cleandoc('\n' + inspect.getsource(Runner.register_default_hooks)))
+    for node in ast.walk(tree):
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+            else getattr(node, 'target', None) if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id == 'default_hooks' \
+                and isinstance(node.value, ast.Call):
+            return tuple(k.arg for k in node.value.keywords if k.arg)
+    raise RuntimeError('replk_mm.engine.config_checks: mmengine\'s '
+                       'Runner.register_default_hooks no longer builds a `default_hooks` dict; '
+                       'update default_hook_names() for this mmengine version')
 
 
 # -- --cfg-options ----------------------------------------------------------------------------
@@ -68,12 +119,13 @@ def check_cfg_options(cfg_before, cfg_options, source='--cfg-options'):
     effect or name an unknown top-level key."""
     for key in cfg_options or {}:
         top = key.split('.')[0]
-        if top in RUNTIME_KEYS:
+        if top in runtime_keys():
             continue
         if top in PARSE_TIME_KEYS:
             raise ConfigError(f'{source} {key}: {PARSE_TIME_KEYS[top]}')
         if top not in cfg_before:
-            close = difflib.get_close_matches(top, sorted(set(cfg_before) | RUNTIME_KEYS), n=1)
+            close = difflib.get_close_matches(top, sorted(set(cfg_before) | runtime_keys()),
+                                              n=1)
             raise ConfigError(
                 f'{source} {key}: the config has no top-level key {top!r}'
                 + (f'; did you mean {close[0]!r}?' if close else
@@ -135,7 +187,7 @@ def paths_holding(cfg, value):
             for index, child in enumerate(node):
                 walk(child, f'{path}.{index}')
 
-    for key in sorted(RUNTIME_KEYS & set(cfg)):
+    for key in sorted(runtime_keys() & set(cfg)):
         walk(cfg[key], key)
     return found
 
@@ -158,33 +210,31 @@ def _same(a, b):
 
 def check_hooks(cfg):
     """Raise ConfigError for a default hook name typo or a hook type no registry knows."""
-    hooks_registry = _hooks_registry(cfg.get('default_scope'))
-    for name, hook in (cfg.get('default_hooks') or {}).items():
-        if hook is None:
-            continue
-        if isinstance(hook, dict) and 'type' not in hook:
-            close = difflib.get_close_matches(name, DEFAULT_HOOK_NAMES, n=1)
-            raise ConfigError(
-                f'default_hooks.{name} has no type and {name!r} is not a default hook name '
-                f'({", ".join(DEFAULT_HOOK_NAMES)})'
-                + (f': did you mean default_hooks.{close[0]}?' if close else
-                   f': give it a type, e.g. default_hooks.{name}=dict(type=...)'))
-        _check_hook_type(hooks_registry, hook, f'default_hooks.{name}')
-    for index, hook in enumerate(cfg.get('custom_hooks') or []):
-        if isinstance(hook, dict) and 'type' not in hook:
-            raise ConfigError(f"custom_hooks[{index}] has no 'type': write "
-                              "dict(type='HookName', ...)")
-        _check_hook_type(hooks_registry, hook, f'custom_hooks[{index}]')
-
-
-def _hooks_registry(scope):
-    from mmengine.registry import HOOKS
-    if scope and scope != 'mmengine':
-        try:
-            return importlib.import_module(f'{scope}.registry').HOOKS
-        except (ImportError, AttributeError):
-            return HOOKS
-    return HOOKS
+    default_hooks = cfg.get('default_hooks') or {}
+    # a name is a default hook's when mmengine has it or the config gives it a type (the
+    # visualization hook of mmseg's / mmdet's default runtime)
+    names = list(default_hook_names()) + [
+        n for n, h in default_hooks.items()
+        if n not in default_hook_names() and isinstance(h, dict) and 'type' in h]
+    # the Runner builds hooks in the config's scope, 'mmengine' when it names none
+    scope = cfg.get('default_scope') or 'mmengine'
+    with HOOKS.switch_scope_and_registry(scope) as hooks_registry:
+        for name, hook in default_hooks.items():
+            if hook is None:
+                continue
+            if isinstance(hook, dict) and 'type' not in hook and name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                raise ConfigError(
+                    f'default_hooks.{name} has no type and {name!r} is not a default hook name '
+                    f'({", ".join(names)})'
+                    + (f': did you mean default_hooks.{close[0]}?' if close else
+                       f': give it a type, e.g. default_hooks.{name}=dict(type=...)'))
+            _check_hook_type(hooks_registry, hook, f'default_hooks.{name}')
+        for index, hook in enumerate(cfg.get('custom_hooks') or []):
+            if isinstance(hook, dict) and 'type' not in hook:
+                raise ConfigError(f"custom_hooks[{index}] has no 'type': write "
+                                  "dict(type='HookName', ...)")
+            _check_hook_type(hooks_registry, hook, f'custom_hooks[{index}]')
 
 
 def _check_hook_type(registry, hook, where):

@@ -5,6 +5,7 @@ folding, the re-parameterizable large depth-wise conv, the re-parameterization p
 generic :func:`switch_to_deploy`, and the RepLKNet blocks and trunk. The OpenMMLab backbones in
 ``replk_mm.models`` are built from these.
 """
+from .arch import resolve_arch
 from .conv_bn import (
                       KernelBias,
                       check_foldable_norm,
@@ -13,20 +14,19 @@ from .conv_bn import (
                       dw_conv_bn,
                       fuse_conv_bn,
 )
-from .drop_path import DropPath, drop_path
+from .drop_path import DropPath, drop_path, linear_drop_path_rates
 from .reparam import ReparamModule, is_deployed, reparam_modules, switch_to_deploy
 from .reparam_large_kernel import (
-                                   ReparamLargeKernelConv,
-                                   branch_kernel_bias,
-                                   build_dw_branch,
-                                   check_odd_kernel,
+                      ReparamLargeKernelConv,
+                      branch_kernel_bias,
+                      build_dw_branch,
+                      check_odd_kernel,
 )
 from .replknet import (
-                       ARCH_SETTINGS,
-                       RepLKNetTrunk,
-                       check_out_indices,
-                       linear_drop_path_rates,
-                       parse_arch,
+                      ARCH_SETTINGS,
+                      RepLKNetTrunk,
+                      check_out_indices,
+                      parse_arch,
 )
 from .replknet_blocks import ConvFFN, RepLKBlock, RepLKNetStage, build_stem, build_transition
 
@@ -36,5 +36,5 @@ __all__ = [
     'reparam_modules', 'ReparamLargeKernelConv', 'build_dw_branch', 'branch_kernel_bias',
     'check_odd_kernel', 'RepLKBlock', 'ConvFFN', 'RepLKNetStage', 'build_stem',
     'build_transition', 'ARCH_SETTINGS', 'parse_arch', 'check_out_indices',
-    'linear_drop_path_rates', 'RepLKNetTrunk'
+    'linear_drop_path_rates', 'RepLKNetTrunk', 'resolve_arch'
 ]

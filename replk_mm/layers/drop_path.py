@@ -1,6 +1,15 @@
-"""Stochastic depth (drop path), torch only."""
+"""Stochastic depth (drop path), torch only, and the per-block rates every backbone uses."""
 import torch
 import torch.nn as nn
+
+
+def linear_drop_path_rates(max_rate, num_blocks):
+    """Drop-path rates rising linearly from 0 (first block) to ``max_rate`` (last block), as
+    ``torch.linspace(0, max_rate, num_blocks)`` of the official RepLKNet and ConvNeXt code.
+    Plain Python, so a backbone also builds under ``torch.device('meta')``."""
+    if num_blocks == 1:
+        return [0.0]
+    return [max_rate * i / (num_blocks - 1) for i in range(num_blocks)]
 
 
 def drop_path(x, drop_prob=0., training=False):

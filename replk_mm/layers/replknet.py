@@ -8,6 +8,8 @@ stages and ``norm_eval``, so both have the same official state-dict layout.
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
+from .arch import resolve_arch
+from .drop_path import linear_drop_path_rates
 from .reparam import is_deployed, switch_to_deploy
 from .replknet_blocks import RepLKNetStage, build_stem, build_transition
 
@@ -20,7 +22,7 @@ ARCH_SETTINGS = {
                channels=[256, 512, 1024, 2048], small_kernel=None, dw_ratio=1.5),
 }
 ARCH_KEYS = ('large_kernel_sizes', 'layers', 'channels', 'small_kernel')
-OPTIONAL_ARCH_KEYS = dict(dw_ratio=1, ffn_ratio=4)
+ARCH_DEFAULTS = dict(dw_ratio=1, ffn_ratio=4)
 
 
 def parse_arch(arch, arch_settings=ARCH_SETTINGS):
@@ -32,20 +34,7 @@ def parse_arch(arch, arch_settings=ARCH_SETTINGS):
             and optionally ``dw_ratio`` (default 1) and ``ffn_ratio`` (default 4).
         arch_settings (dict): The named archs.
     """
-    if isinstance(arch, str):
-        if arch not in arch_settings:
-            raise ValueError(f'unknown RepLKNet arch {arch!r}; valid archs are '
-                             f'{sorted(arch_settings)} or a dict')
-        arch = arch_settings[arch]
-    if not isinstance(arch, dict):
-        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-    missing = set(ARCH_KEYS) - set(arch)
-    unknown = set(arch) - set(ARCH_KEYS) - set(OPTIONAL_ARCH_KEYS)
-    if missing or unknown:
-        raise ValueError(f'custom arch dict: missing keys {sorted(missing)}, unknown keys '
-                         f'{sorted(unknown)}; expected {sorted(ARCH_KEYS)} '
-                         f'(+ optional {", ".join(map(repr, OPTIONAL_ARCH_KEYS))})')
-    arch = dict(OPTIONAL_ARCH_KEYS, **arch)
+    arch = resolve_arch(arch, arch_settings, ARCH_KEYS, ARCH_DEFAULTS, owner='RepLKNet')
     kernels, layers, channels = arch['large_kernel_sizes'], arch['layers'], arch['channels']
     if not len(kernels) == len(layers) == len(channels) or not kernels:
         raise ValueError('large_kernel_sizes, layers and channels need one entry per stage, '
@@ -76,12 +65,6 @@ def check_out_indices(out_indices, num_stages):
     return out_indices
 
 
-def linear_drop_path_rates(max_rate, n):
-    """Drop-path rates rising linearly from 0 to ``max_rate`` over ``n`` blocks (plain Python,
-    so the trunk also builds under ``torch.device('meta')``)."""
-    return [max_rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
-
-
 class RepLKNetTrunk(nn.Module):
     """RepLKNet without classifier: stem, stages and transitions, returning stage features.
 
@@ -100,7 +83,9 @@ class RepLKNetTrunk(nn.Module):
         **kwargs: Passed on to the next class of a subclass's bases (mmengine's ``BaseModule``
             takes ``init_cfg``); nothing else is accepted.
     """
-    arch_settings = ARCH_SETTINGS
+    arch_settings = ARCH_SETTINGS  # a subclass may name other archs
+    arch_keys = ARCH_KEYS
+    arch_defaults = ARCH_DEFAULTS
 
     def __init__(self, arch='31B', in_channels=3, out_indices=(0, 1, 2, 3), drop_path_rate=0.,
                  small_kernel_merged=False, norm_intermediate_features=False, with_cp=False,
@@ -137,7 +122,7 @@ class RepLKNetTrunk(nn.Module):
 
     @classmethod
     def parse_arch(cls, arch):
-        """:func:`parse_arch` against this class's ``arch_settings``."""
+        """:func:`parse_arch` against this class's (overridable) ``arch_settings``."""
         return parse_arch(arch, cls.arch_settings)
 
     @staticmethod

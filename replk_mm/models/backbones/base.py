@@ -1,18 +1,99 @@
-"""What every replk_mm backbone does the same way on the OpenMMLab side: frozen stages and
-``norm_eval`` in ``train()``, and a checked ``Pretrained`` ``init_cfg``."""
+"""What every replk_mm backbone does the same way on the OpenMMLab side.
+
+:class:`BackboneMixin` (first base of each backbone): unknown constructor arguments named with
+the closest valid one, ``frozen_stages`` and ``norm_eval`` in ``train()``, the ``deployed``
+property and ``get_layer_depth`` (layer-wise lr decay). Also: mmcv's norm layers as a
+``norm_layer`` callable (:func:`mmcv_norm_layer`) and the checked ``Pretrained`` ``init_cfg``.
+
+The arch tables themselves are parsed by :func:`replk_mm.layers.resolve_arch` (torch only, so
+the RepLKNet trunk uses it too).
+"""
+import difflib
+import inspect
 import os.path as osp
 
+from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['FreezeMixin', 'pretrained_init_cfg']
+from ...layers import is_deployed
+
+__all__ = ['BackboneMixin', 'check_arguments', 'check_frozen_stages', 'mmcv_norm_layer',
+           'pretrained_init_cfg']
 
 PRETRAINED_KEYS = frozenset({'type', 'checkpoint', 'prefix', 'map_location'})
+FROZEN_STAGES_RULE = '-1: nothing, 0: the stem, k >= 1: the stem and stages 0..k-1'
 
 
-class FreezeMixin:
-    """``train()`` that keeps :meth:`frozen_modules` frozen (eval mode, no gradients) and, with
-    ``self.norm_eval``, every BN in eval mode. Subclasses set ``norm_eval`` and implement
-    :meth:`frozen_modules`."""
+def mmcv_norm_layer(norm_cfg, channels):
+    """The norm module mmcv's ``build_norm_layer`` builds for ``norm_cfg`` and ``channels``
+    (bind ``norm_cfg`` with ``functools.partial`` to get a ``norm_layer(channels)``)."""
+    return build_norm_layer(norm_cfg, channels)[1]
+
+
+def check_arguments(cls, kwargs):
+    """Raise a TypeError naming the closest valid argument for each keyword argument that
+    ``cls.__init__`` does not take; arch keys (``cls.arch_keys`` / ``cls.arch_defaults``) are
+    suggested as ``arch=dict(key=...)``."""
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items()
+                if n != 'self' and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [k for k in kwargs if k not in accepted]
+    if not unknown:
+        return
+    arch_keys = list(getattr(cls, 'arch_keys', ())) + list(getattr(cls, 'arch_defaults', ()))
+    hints = {name: name for name in accepted}
+    hints.update({key: f'arch=dict({key}=...)' for key in arch_keys if key not in hints})
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(hints), n=1, cutoff=0.5)
+        problems.append(f'{name!r}' + (f' (did you mean {hints[close[0]]}?)' if close else ''))
+    raise TypeError(
+        f'{cls.__name__} got unknown argument{"s" if len(unknown) > 1 else ""} '
+        f'{", ".join(problems)}. Its arguments: {", ".join(accepted)}'
+        + (f'; the arch dict keys: {", ".join(arch_keys)}' if arch_keys else '') + '.')
+
+
+def check_frozen_stages(frozen_stages, num_stages):
+    """``frozen_stages`` checked against the number of stages (see :class:`BackboneMixin`)."""
+    if isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int) \
+            or not -1 <= frozen_stages <= num_stages:
+        raise ValueError(f'frozen_stages must be an int in [-1, {num_stages}] '
+                         f'({FROZEN_STAGES_RULE}), got {frozen_stages!r}')
+    return frozen_stages
+
+
+class BackboneMixin:
+    """The OpenMMLab side every replk_mm backbone shares; list it first among the bases.
+
+    * Unknown keyword arguments raise a TypeError naming the closest valid argument, arch keys
+      included (``kernel_sizes`` on RepLKNet: ``arch=dict(large_kernel_sizes=...)``).
+    * ``frozen_stages``, one convention for every backbone (mmpretrain's ResNet and
+      MobileNetV2, mmseg's and mmdet's ResNet): -1 freezes nothing, 0 the stem, k >= 1 the
+      stem and stages 0..k-1 with the down-sampling in front of each (RepLKNet's transitions,
+      ConvNeXt's down-sampling layers). It is the convention of most OpenMMLab backbones and
+      the only one where the stem alone can be frozen; mmpretrain's ConvNeXt counts the stem as
+      part of stage 0 (its 0 freezes nothing), its k >= 1 freezes the same modules as here.
+      Frozen modules stay in eval mode without gradients through ``train()``; with
+      ``norm_eval`` every BN stays in eval mode. Subclasses set ``frozen_stages`` and
+      ``norm_eval`` and implement :meth:`frozen_modules`.
+    * ``deployed``: True once every re-parameterizable module is merged.
+    * ``get_layer_depth(param_name, prefix='')``: mmpretrain's layer-wise lr decay interface
+      (``LearningRateDecayOptimWrapperConstructor``); subclasses implement
+      :meth:`layer_depth` and :meth:`max_layer_depth`.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        # Before __init__: Python's own error would name neither the close argument nor the
+        # arch keys.
+        check_arguments(cls, kwargs)
+        return super().__new__(cls)
+
+    @property
+    def deployed(self):
+        """True once every re-parameterizable module is merged (``switch_to_deploy``)."""
+        return is_deployed(self)
 
     def frozen_modules(self):
         """The modules frozen by ``frozen_stages``, in any order."""
@@ -32,6 +113,38 @@ class FreezeMixin:
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
+
+    def layer_depth(self, name):
+        """The layer depth of the backbone parameter ``name`` (relative to the backbone): 0
+        for the stem up to :meth:`max_layer_depth`, or None for a parameter that belongs after
+        the backbone's layers (an output norm). Raises ValueError for another name."""
+        raise NotImplementedError
+
+    def max_layer_depth(self):
+        """The depth of the backbone's last layer."""
+        raise NotImplementedError
+
+    def get_layer_depth(self, param_name, prefix=''):
+        """The layer depth of a parameter and the number of depths, mmpretrain's interface for
+        layer-wise lr decay (``mmpretrain.engine.LearningRateDecayOptimWrapperConstructor``
+        gives depth ``d`` of ``n`` the lr scale ``rate ** (n - d - 1)``).
+
+        Args:
+            param_name (str): The parameter's name in the model, e.g.
+                ``'backbone.stem.0.conv.weight'``.
+            prefix (str): The backbone's prefix in the model (mmpretrain's classifiers pass
+                ``'backbone.'``).
+
+        Returns:
+            tuple[int, int]: ``(depth, num_depths)``: the stem is depth 0, the backbone's
+            layers 1 .. ``num_depths - 2``, and everything else (output norms, necks, heads)
+            ``num_depths - 1``, which trains with the full lr.
+        """
+        last = self.max_layer_depth()
+        if not param_name.startswith(prefix):
+            return last + 1, last + 2
+        depth = self.layer_depth(param_name[len(prefix):])
+        return (last + 1 if depth is None else depth), last + 2
 
 
 def pretrained_init_cfg(init_cfg, backbone, missing_hint, extra_keys=()):

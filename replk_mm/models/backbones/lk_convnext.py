@@ -32,11 +32,11 @@ from ...layers import (
                        check_odd_kernel,
                        check_out_indices,
                        linear_drop_path_rates,
+                       resolve_arch,
 )
 from ...registry import MODELS
 from ..checkpoint import CheckpointMismatchError, load_state_dict_checked, unwrap_state_dict
-from .base import FreezeMixin, pretrained_init_cfg
-from .replknet import mmcv_norm_layer
+from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 __all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'LayerNorm2d', 'convert_convnext_state_dict',
            'load_lk_convnext_checkpoint']
@@ -128,28 +128,6 @@ class LKConvNeXtBlock(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-def parse_arch(arch):
-    """``arch`` name or dict -> (depths, channels) as lists, validated."""
-    if isinstance(arch, str):
-        if arch not in ARCH_SETTINGS:
-            raise ValueError(f'unknown LKConvNeXt arch {arch!r}; valid archs are '
-                             f'{sorted(ARCH_SETTINGS)} or a dict(depths=[...], channels=[...])')
-        arch = ARCH_SETTINGS[arch]
-    if not isinstance(arch, dict):
-        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-    if set(arch) != {'depths', 'channels'}:
-        raise ValueError(f"a custom arch is dict(depths=[...], channels=[...]), got keys "
-                         f'{sorted(arch)}')
-    depths, channels = list(arch['depths']), list(arch['channels'])
-    if not depths or len(depths) != len(channels):
-        raise ValueError(f'depths and channels need one entry per stage, got {depths} and '
-                         f'{channels}')
-    if not all(isinstance(v, int) and v > 0 for v in depths + channels):
-        raise ValueError(f'depths and channels must be positive ints, got {depths} and '
-                         f'{channels}')
-    return depths, channels
-
-
 def parse_kernel_sizes(kernel_sizes, small_kernel, num_stages):
     """``kernel_sizes`` (int or one per stage) -> list, checked against ``small_kernel``."""
     if isinstance(kernel_sizes, int):
@@ -171,12 +149,13 @@ def parse_kernel_sizes(kernel_sizes, small_kernel, num_stages):
 
 
 @MODELS.register_module()
-class LKConvNeXt(FreezeMixin, BaseModule):
+class LKConvNeXt(BackboneMixin, BaseModule):
     """ConvNeXt with per-stage depth-wise kernel sizes and an optional re-parameterized small
     kernel (``kernel_sizes=7``, ``small_kernel=None``: plain ConvNeXt).
 
     Args:
-        arch (str | dict): 'tiny', 'small', 'base' (ConvNeXt's depths and widths), or
+        arch (str | dict): A name in ``arch_settings`` ('tiny', 'small', 'base': ConvNeXt's
+            depths and widths; a class attribute a subclass may override), or
             ``dict(depths=[...], channels=[...])``.
         kernel_sizes (int | Sequence[int]): Depth-wise kernel size per stage (odd), e.g.
             ``(31, 29, 27, 13)``; an int for every stage. 7 is ConvNeXt.
@@ -193,8 +172,10 @@ class LKConvNeXt(FreezeMixin, BaseModule):
             ``(N, C)`` (classification, as mmpretrain's ``ConvNeXt``); False returns maps.
         small_kernel_merged (bool): Build the deploy form (one ``dwconv.lkb_reparam`` conv per
             block), to load a re-parameterized checkpoint.
-        frozen_stages (int): Freeze ``downsample_layers[:k]`` and ``stages[:k]`` (mmpretrain's
-            ConvNeXt convention; 0 freezes nothing).
+        frozen_stages (int): -1 freezes nothing, 0 the stem (``downsample_layers[0]``), k >= 1
+            ``downsample_layers[:k]`` and ``stages[:k]`` (the convention of every replk_mm
+            backbone, see :class:`~replk_mm.models.backbones.base.BackboneMixin`; for k >= 1
+            the modules mmpretrain's ConvNeXt freezes).
         norm_eval (bool): Keep the small branches' BNs in eval mode while training.
         with_cp (bool): Gradient checkpointing per block.
         dw_conv_backend (str, optional): Force the ``replk_mm.ops`` depth-wise conv backend.
@@ -202,16 +183,25 @@ class LKConvNeXt(FreezeMixin, BaseModule):
             embed_smaller_kernels=False)`` loads official ConvNeXt, mmpretrain ConvNeXt or
             LKConvNeXt checkpoints (see :func:`load_lk_convnext_checkpoint`); other init
             configs go to mmengine.
+
+    Layer-wise lr decay (:meth:`get_layer_depth`) follows mmpretrain's ``ConvNeXt``,
+    generalised to any depth: the stem is depth 0, every stage one depth except the
+    second-to-last, whose blocks go three to a depth, a down-sampling layer shares the depth of
+    the stage after it, and the output norms come after the backbone ('tiny': 6 depths after
+    the stem, 'small' / 'base': 12).
     """
-    arch_settings = ARCH_SETTINGS
+    arch_settings = ARCH_SETTINGS  # a subclass may name other archs
+    arch_keys = ('depths', 'channels')
+    arch_defaults = {}
 
     def __init__(self, arch='tiny', kernel_sizes=7, small_kernel=None,
                  small_kernel_norm_cfg=dict(type='BN'), in_channels=3, out_indices=(0, 1, 2, 3),
                  drop_path_rate=0., layer_scale_init_value=1e-6, gap_before_final_norm=False,
-                 small_kernel_merged=False, frozen_stages=0, norm_eval=False, with_cp=False,
+                 small_kernel_merged=False, frozen_stages=-1, norm_eval=False, with_cp=False,
                  dw_conv_backend=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.depths, self.channels = parse_arch(arch)
+        self.arch = self.parse_arch(arch)
+        self.depths, self.channels = self.arch['depths'], self.arch['channels']
         self.num_stages = len(self.depths)
         self.kernel_sizes = parse_kernel_sizes(kernel_sizes, small_kernel, self.num_stages)
         self.small_kernel = small_kernel
@@ -221,11 +211,9 @@ class LKConvNeXt(FreezeMixin, BaseModule):
         if not layer_scale_init_value >= 0:
             raise ValueError(f'layer_scale_init_value must be >= 0 (0: no layer scale), got '
                              f'{layer_scale_init_value!r}')
-        if not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [0, {self.num_stages}], got '
-                             f'{frozen_stages!r}')
         self.gap_before_final_norm = gap_before_final_norm
-        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        self.frozen_stages = check_frozen_stages(frozen_stages, self.num_stages)
+        self.norm_eval = norm_eval
         small_norm = None if small_kernel_norm_cfg is None else functools.partial(
             mmcv_norm_layer, copy.deepcopy(small_kernel_norm_cfg))
 
@@ -250,6 +238,21 @@ class LKConvNeXt(FreezeMixin, BaseModule):
             self.add_module(f'norm{i}', LayerNorm2d(channels[i], eps=1e-6))
         self._freeze_stages()
 
+    @classmethod
+    def parse_arch(cls, arch):
+        """A complete arch dict (``depths``, ``channels``, as lists) for an arch name in this
+        class's ``arch_settings`` or an arch dict, validated."""
+        arch = resolve_arch(arch, cls.arch_settings, cls.arch_keys, cls.arch_defaults,
+                            owner='LKConvNeXt')
+        depths, channels = list(arch['depths']), list(arch['channels'])
+        if not depths or len(depths) != len(channels):
+            raise ValueError(f'depths and channels need one entry per stage, got {depths} and '
+                             f'{channels}')
+        if not all(isinstance(v, int) and v > 0 for v in depths + channels):
+            raise ValueError(f'depths and channels must be positive ints, got {depths} and '
+                             f'{channels}')
+        return dict(arch, depths=depths, channels=channels)
+
     def forward(self, x):
         outs = []
         for i, stage in enumerate(self.stages):
@@ -263,8 +266,40 @@ class LKConvNeXt(FreezeMixin, BaseModule):
         return tuple(outs)
 
     def frozen_modules(self):
-        return [module for i in range(self.frozen_stages)
-                for module in (self.downsample_layers[i], self.stages[i])]
+        if self.frozen_stages < 0:
+            return []
+        # the stem is downsample_layers[0]; stage i >= 1 has its down-sampling in front
+        return (list(self.downsample_layers[:max(self.frozen_stages, 1)])
+                + list(self.stages[:self.frozen_stages]))
+
+    def _stage_depths(self):
+        """(first depth, blocks per depth) of each stage."""
+        first, out = 1, []
+        for i, depth in enumerate(self.depths):
+            per = 3 if i == self.num_stages - 2 else depth
+            out.append((first, per))
+            first += -(-depth // per)
+        return out
+
+    def max_layer_depth(self):
+        first, per = self._stage_depths()[-1]
+        return first + (self.depths[-1] - 1) // per
+
+    def layer_depth(self, name):
+        parts = name.split('.')
+        if parts[0].startswith('norm') and parts[0][len('norm'):].isdigit():
+            return None  # an output norm: after the backbone
+        if parts[0] in ('downsample_layers', 'stages') and len(parts) > 2 \
+                and parts[1].isdigit() and int(parts[1]) < self.num_stages:
+            stage = int(parts[1])
+            first, per = self._stage_depths()[stage]
+            if parts[0] == 'downsample_layers':
+                return 0 if stage == 0 else first
+            if parts[2].isdigit() and int(parts[2]) < self.depths[stage]:
+                return first + int(parts[2]) // per
+        raise ValueError(f'{name!r} is not a parameter of this LKConvNeXt (depths '
+                         f'{self.depths}): expected downsample_layers.<i>.*, '
+                         'stages.<i>.<j>.* or norm<i>.*')
 
     def reset_parameters(self):
         """ConvNeXt's initialisation: truncated normal (std 0.02) conv and linear weights, zero

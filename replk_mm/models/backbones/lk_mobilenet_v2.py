@@ -26,7 +26,13 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from ...engine.safe_load import read_checkpoint
-from ...layers import DropPath, ReparamLargeKernelConv, check_odd_kernel, is_deployed
+from ...layers import (
+                       DropPath,
+                       ReparamLargeKernelConv,
+                       check_odd_kernel,
+                       linear_drop_path_rates,
+                       resolve_arch,
+)
 from ...registry import MODELS
 from ..checkpoint import (
                           CheckpointMismatchError,
@@ -34,15 +40,13 @@ from ..checkpoint import (
                           select_prefix,
                           unwrap_state_dict,
 )
-from .base import FreezeMixin, pretrained_init_cfg
-from .replknet import mmcv_norm_layer
+from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 __all__ = ['LKMobileNetV2', 'LKInvertedResidual', 'LKDepthwiseConv', 'make_divisible']
 
 # expand ratio, output channels, blocks, stride of the first block (MobileNet V2, Table 2)
 MOBILENET_V2_LAYERS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-ARCH_KEYS = {'widen_factor', 'layers'}
 LAST_CONV_CHANNELS = 1280
 DEFAULT_INIT_CFG = [dict(type='Kaiming', layer=['Conv2d']),
                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
@@ -135,7 +139,7 @@ class LKInvertedResidual(nn.Module):
 
 
 @MODELS.register_module()
-class LKMobileNetV2(FreezeMixin, BaseModule):
+class LKMobileNetV2(BackboneMixin, BaseModule):
     """MobileNet V2 with per-layer depth-wise kernel sizes, switchable identity shortcuts and an
     optional re-parameterized small kernel (the RepLKNet paper's MobileNet V2 studies).
 
@@ -144,9 +148,10 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
     or mmseg's (without ``7``), and their checkpoints load.
 
     Args:
-        arch (str | dict): A key of ``arch_settings`` ('1.0x', '0.75x'), or a dict with
-            ``widen_factor`` and optionally ``layers`` (rows ``[expand_ratio, channels,
-            num_blocks, stride]``; default MobileNet V2's seven).
+        arch (str | dict): A name in ``arch_settings`` ('1.0x', '0.75x'; a class attribute a
+            subclass may override), or a dict with ``widen_factor`` and optionally ``layers``
+            (rows ``[expand_ratio, channels, num_blocks, stride]``; default MobileNet V2's
+            seven).
         kernel_sizes (int | Sequence[int]): Depth-wise kernel size (odd) of every layer, or one
             per layer. ``[3, 3, 3, 3, 3, 3, 13]`` puts 13x13 kernels on the last layer only,
             whose maps are 7x7 for a 224x224 input.
@@ -158,7 +163,9 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
             layers is layer ``i + 1``; the number of layers (7) is the final 1x1 conv to 1280
             channels (``conv2``), which is only built when it is asked for (mmpretrain returns
             it, mmseg's MobileNetV2 has none). Default (None): the final conv only.
-        frozen_stages (int): -1 freezes nothing, 0 ``conv1``, k also layers 1..k.
+        frozen_stages (int): -1 freezes nothing, 0 the stem ``conv1``, k >= 1 also
+            ``layer1`` .. ``layer<k>`` (mmpretrain's MobileNetV2 convention, that of every
+            replk_mm backbone, see :class:`~replk_mm.models.backbones.base.BackboneMixin`).
         drop_path_rate (float): Stochastic depth, rising linearly over the blocks, on the
             residual branches (needs ``with_shortcut``).
         small_kernel_merged (bool): Build the deploy form (one biased ``lkb_reparam`` conv per
@@ -173,9 +180,13 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
             a checkpoint of this backbone, of a classifier or segmentor built on it
             (``prefix='backbone.'``), or of mmpretrain's / mmseg's MobileNetV2, naming every key
             that does not fit.
+
+    Layer-wise lr decay (:meth:`get_layer_depth`): the stem ``conv1`` is depth 0, ``layer<k>``
+    depth k, the final 1x1 conv (when built) the last depth.
     """
-    layer_settings = MOBILENET_V2_LAYERS
-    arch_settings = {
+    arch_keys = ('widen_factor', )
+    arch_defaults = dict(layers=MOBILENET_V2_LAYERS)
+    arch_settings = {  # a subclass may name other archs
         '1.0x': dict(widen_factor=1.0),
         # The width whose params / FLOPs match the paper's MobileNet V2 table (docs).
         '0.75x': dict(widen_factor=0.75),
@@ -193,9 +204,7 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
         self.kernel_sizes = self.check_kernel_sizes(kernel_sizes, self.num_layers)
         self.small_kernel = self.check_small_kernel(small_kernel, self.kernel_sizes)
         self.out_indices = self.check_out_indices(out_indices, self.num_layers)
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_layers:
-            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_layers}], got '
-                             f'{frozen_stages!r}')
+        check_frozen_stages(frozen_stages, self.num_layers)
         if not 0 <= drop_path_rate < 1:
             raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
         if drop_path_rate and not with_shortcut:
@@ -210,8 +219,7 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
         self.conv1 = ConvModule(3, channels, 3, stride=2, padding=1, norm_cfg=norm_cfg,
                                 act_cfg=act_cfg)
         num_blocks = sum(row[2] for row in layers)
-        rates = [drop_path_rate * i / (num_blocks - 1) if num_blocks > 1 else 0.
-                 for i in range(num_blocks)]
+        rates = linear_drop_path_rates(drop_path_rate, num_blocks)
         self.layer_names = []
         block_id = 0
         for i, (expand_ratio, width, repeats, stride) in enumerate(layers):
@@ -242,22 +250,14 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
 
     @classmethod
     def parse_arch(cls, arch):
-        """A complete arch dict (``widen_factor``, ``layers``) for an arch name or dict."""
-        if isinstance(arch, str):
-            if arch not in cls.arch_settings:
-                raise ValueError(f'unknown LKMobileNetV2 arch {arch!r}; valid archs are '
-                                 f'{sorted(cls.arch_settings)} or a dict with widen_factor '
-                                 '(and optionally layers)')
-            arch = cls.arch_settings[arch]
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-        if 'widen_factor' not in arch or set(arch) - ARCH_KEYS:
-            raise ValueError(f'an arch dict needs widen_factor and may have layers; got keys '
-                             f'{sorted(arch)}')
+        """A complete arch dict (``widen_factor``, ``layers``) for an arch name in this class's
+        ``arch_settings`` or an arch dict, validated."""
+        arch = resolve_arch(arch, cls.arch_settings, cls.arch_keys, cls.arch_defaults,
+                            owner='LKMobileNetV2')
         widen = arch['widen_factor']
         if isinstance(widen, bool) or not isinstance(widen, (int, float)) or widen <= 0:
             raise ValueError(f'widen_factor must be a positive number, got {widen!r}')
-        layers = [list(row) for row in arch.get('layers', cls.layer_settings)]
+        layers = [list(row) for row in arch['layers']]
         for row in layers:
             if len(row) != 4 or row[2] < 1 or row[3] not in (1, 2) or row[0] <= 0:
                 raise ValueError('each arch layer is [expand_ratio > 0, channels, num_blocks '
@@ -324,9 +324,19 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
         """``{state-dict path: LKDepthwiseConv}`` of every depth-wise conv, in order."""
         return {name: m for name, m in self.named_modules() if isinstance(m, LKDepthwiseConv)}
 
-    @property
-    def deployed(self):
-        return is_deployed(self)
+    def max_layer_depth(self):
+        return self.num_layers + (1 if hasattr(self, 'conv2') else 0)
+
+    def layer_depth(self, name):
+        top = name.split('.')[0]
+        if top == 'conv1':
+            return 0
+        if top in self.layer_names:
+            return self.layer_names.index(top) + 1
+        if top == 'conv2' and hasattr(self, 'conv2'):
+            return self.num_layers + 1
+        raise ValueError(f'{name!r} is not a parameter of this LKMobileNetV2: expected '
+                         f'conv1.*, layer1.* .. layer{self.num_layers}.* or conv2.*')
 
     def frozen_modules(self):
         if self.frozen_stages < 0:

@@ -2,7 +2,8 @@
 
 The network (arch table, validation, build, forward) is the torch-only
 :class:`replk_mm.layers.RepLKNetTrunk`; this class adds the OpenMMLab side: registry,
-``init_cfg`` checkpoint loading, mmcv norm configs, frozen stages and ``norm_eval``.
+``init_cfg`` checkpoint loading, mmcv norm configs, frozen stages and ``norm_eval``, and the
+layer depths of layer-wise lr decay (``get_layer_depth``).
 Module names follow the official checkpoint layout exactly (``stem.i``, ``stages.i.blocks.j``,
 ``transitions.i``, ``large_kernel.lkb_origin`` / ``small_conv`` / ``lkb_reparam``...), so the
 authors' released ImageNet and downstream weights load unchanged.
@@ -10,31 +11,26 @@ authors' released ImageNet and downstream weights load unchanged.
 import copy
 import functools
 
-from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
 from ...layers import ReparamLargeKernelConv, RepLKNetTrunk
 from ...registry import MODELS
 from ..checkpoint import load_backbone_checkpoint
-from .base import FreezeMixin, pretrained_init_cfg
+from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 # ReparamLargeKernelConv: kept importable from here (its home is replk_mm.layers).
 __all__ = ['RepLKNet', 'ReparamLargeKernelConv']
 
 
-def mmcv_norm_layer(norm_cfg, channels):
-    """The norm module mmcv's ``build_norm_layer`` builds for ``norm_cfg`` and ``channels``."""
-    return build_norm_layer(norm_cfg, channels)[1]
-
-
 @MODELS.register_module()
-class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
+class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
     """RepLKNet backbone.
 
     Args:
-        arch (str | dict): '31B', '31L', 'XL', or a dict with keys ``large_kernel_sizes``,
-            ``layers``, ``channels`` (one entry per stage), ``small_kernel`` (int or None),
-            and optionally ``dw_ratio`` (default 1) and ``ffn_ratio`` (default 4).
+        arch (str | dict): A name in ``arch_settings`` ('31B', '31L', 'XL'; a class attribute
+            a subclass may override), or a dict with keys ``large_kernel_sizes``, ``layers``,
+            ``channels`` (one entry per stage), ``small_kernel`` (int or None), and optionally
+            ``dw_ratio`` (default 1) and ``ffn_ratio`` (default 4).
         in_channels (int): Input image channels.
         out_indices (Sequence[int]): Stages whose outputs are returned, in 0..num_stages-1.
         drop_path_rate (float): Stochastic depth rate, linearly increased over blocks.
@@ -43,7 +39,8 @@ class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
             official XL downstream models do. Only returned stages get one: with
             ``out_indices=(3, )`` it is the official classifier's final ``norm``.
         frozen_stages (int): -1 freezes nothing; 0 the stem; k >= 1 the stem, stages 0..k-1
-            and the transitions between them (the ResNet convention of mmdet/mmseg).
+            and the transitions between them (the convention of every replk_mm backbone, see
+            :class:`~replk_mm.models.backbones.base.BackboneMixin`).
         norm_eval (bool): Keep BN layers in eval mode (frozen statistics) while training.
         with_cp (bool): Gradient checkpointing per block (saves memory, costs time).
         norm_cfg (dict): Norm layer config, e.g. ``dict(type='SyncBN', requires_grad=True)``.
@@ -53,16 +50,22 @@ class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``
             loads official, downstream (``prefix='backbone.'``) or mmpretrain checkpoints and
             reports missing/unexpected keys by name.
+
+    Layer-wise lr decay (:meth:`get_layer_depth`) uses the layer ids of the official
+    ``optim_factory.py`` (``get_num_layer_for_replknet``), generalised to any depth: the stem
+    is depth 0; each stage's RepLK blocks (each with its ConvFFN) go two to a depth, numbered
+    on over the stages; a transition shares the depth of the last group before it; the output
+    norms (the classifier's final BN) come after the backbone. RepLKNet-31B / 31L / XL: 12
+    depths after the stem, so ``layer_decay_rate ** (13 - depth)`` as the official
+    ``--layer_decay``.
     """
+    blocks_per_depth = 2  # official: 2 RepLK blocks + their 2 ConvFFNs per layer id
 
     def __init__(self, arch='31B', in_channels=3, out_indices=(0, 1, 2, 3), drop_path_rate=0.,
                  small_kernel_merged=False, norm_intermediate_features=False, frozen_stages=-1,
                  norm_eval=False, with_cp=False, norm_cfg=dict(type='BN'), dw_conv_backend=None,
                  init_cfg=None):
-        num_stages = len(self.parse_arch(arch)['channels'])
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {num_stages}], '
-                             f'got {frozen_stages!r}')
+        check_frozen_stages(frozen_stages, len(self.parse_arch(arch)['channels']))
         super().__init__(
             arch=arch, in_channels=in_channels, out_indices=out_indices,
             drop_path_rate=drop_path_rate, small_kernel_merged=small_kernel_merged,
@@ -78,6 +81,36 @@ class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
             return []
         return ([self.stem] + list(self.stages[:self.frozen_stages])
                 + list(self.transitions[:max(self.frozen_stages - 1, 0)]))
+
+    def _depth_groups(self):
+        return [-(-n // self.blocks_per_depth) for n in self.arch['layers']]
+
+    def max_layer_depth(self):
+        return sum(self._depth_groups())
+
+    def layer_depth(self, name):
+        groups = self._depth_groups()
+        parts = name.split('.')
+
+        def index(i, limit):
+            if len(parts) > i and parts[i].isdigit() and int(parts[i]) < limit:
+                return int(parts[i])
+            raise ValueError(f'{name!r} is not a parameter of this RepLKNet (layers '
+                             f'{self.arch["layers"]})')
+
+        if parts[0] == 'stem':
+            return 0
+        if parts[0] == 'transitions':
+            return sum(groups[:index(1, self.num_stages - 1) + 1])
+        if parts[0] == 'stages' and len(parts) > 2:
+            stage = index(1, self.num_stages)
+            if parts[2] == 'norm':
+                return None  # an output norm (the classifier's final BN): after the backbone
+            if parts[2] == 'blocks':
+                entry = index(3, 2 * self.arch['layers'][stage])  # RepLK, ConvFFN, RepLK, ...
+                return 1 + sum(groups[:stage]) + entry // 2 // self.blocks_per_depth
+        raise ValueError(f'{name!r} is not a RepLKNet parameter (stem.*, stages.<i>.blocks.<j>.*, '
+                         'stages.<i>.norm.* or transitions.<i>.*)')
 
     def init_weights(self):
         cfg = pretrained_init_cfg(
