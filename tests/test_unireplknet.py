@@ -533,7 +533,7 @@ def test_demo_config_learns(tmp_path):
     root = str(tmp_path / 'data')
     make_ade20k_demo(root, num_train=4, num_val=1, min_side=64, max_side=72)
     config = tmp_path / 'demo.py'
-    iters = 10
+    iters = 6
     config.write_text(DEMO_CONFIG.format(
         base=osp.join(REPO, 'configs/demo/upernet_unireplknet_tiny_demo_ade20k.py'), root=root,
         iters=iters))
