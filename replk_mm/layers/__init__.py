@@ -2,8 +2,9 @@
 
 Small single-purpose modules, in the spirit of timm's ``layers``: drop path, conv-BN and BN
 folding, the re-parameterizable large depth-wise conv, the re-parameterization protocol with a
-generic :func:`switch_to_deploy`, and the RepLKNet blocks and trunk. The OpenMMLab backbones in
-``replk_mm.models`` are built from these.
+generic :func:`switch_to_deploy`, the RepLKNet blocks and trunk, and the UniRepLKNet blocks
+(Dilated Reparam Block, GRN, SE). The OpenMMLab backbones in ``replk_mm.models`` are built
+from these.
 """
 from .arch import resolve_arch
 from .conv_bn import (
@@ -29,6 +30,14 @@ from .replknet import (
                       parse_arch,
 )
 from .replknet_blocks import ConvFFN, RepLKBlock, RepLKNetStage, build_stem, build_transition
+from .unireplknet import (
+                          BLOCK_KERNEL_SIZES,
+                          DILATED_BRANCHES,
+                          GRN,
+                          DilatedReparamBlock,
+                          SEBlock,
+                          UniRepLKNetBlock,
+)
 
 __all__ = [
     'DropPath', 'drop_path', 'KernelBias', 'check_foldable_norm', 'conv_bn', 'dw_conv_bn',
@@ -36,5 +45,6 @@ __all__ = [
     'reparam_modules', 'ReparamLargeKernelConv', 'build_dw_branch', 'branch_kernel_bias',
     'check_odd_kernel', 'RepLKBlock', 'ConvFFN', 'RepLKNetStage', 'build_stem',
     'build_transition', 'ARCH_SETTINGS', 'parse_arch', 'check_out_indices',
-    'linear_drop_path_rates', 'RepLKNetTrunk', 'resolve_arch'
+    'linear_drop_path_rates', 'RepLKNetTrunk', 'DILATED_BRANCHES', 'BLOCK_KERNEL_SIZES', 'GRN',
+    'SEBlock', 'DilatedReparamBlock', 'UniRepLKNetBlock', 'resolve_arch'
 ]
