@@ -1,4 +1,4 @@
-"""What the three replk_mm backbones share (models/backbones/base.py): the arch shape
+"""What the replk_mm backbones share (models/backbones/base.py): the arch shape
 (``arch_settings`` overridable by a subclass, a name or a dict with the same keys), one
 ``frozen_stages`` convention, the ``deployed`` property, one drop-path-rate helper, and unknown
 arguments named with the closest valid one (also through the registry)."""
@@ -10,12 +10,13 @@ from mmengine.registry import MODELS
 
 from replk_mm import RepLKNet, switch_to_deploy
 from replk_mm.layers import linear_drop_path_rates
-from replk_mm.models.backbones import LKConvNeXt, LKMobileNetV2
+from replk_mm.models.backbones import LKConvNeXt, LKMobileNetV2, UniRepLKNet
 
 REPLKNET = dict(large_kernel_sizes=[7, 7, 7, 5], layers=[1, 1, 2, 1], channels=[8, 8, 16, 16],
                 small_kernel=3)
 CONVNEXT = dict(depths=[1, 1, 2, 1], channels=[8, 8, 16, 16])
 MBV2 = dict(widen_factor=0.25, layers=[[1, 8, 1, 1], [2, 8, 2, 2], [2, 16, 1, 2]])
+UNI = dict(depths=[1, 1, 2, 1], channels=[8, 8, 16, 16], kernel_sizes=[[3], [5], [7, 0], [3]])
 # each backbone, a small arch, the kwargs that give it re-parameterizable branches, its stem's
 # and its first stage's parameter prefixes
 BACKBONES = {
@@ -24,6 +25,7 @@ BACKBONES = {
                    ('downsample_layers.0.', ), ('stages.0.', )),
     'LKMobileNetV2': (LKMobileNetV2, MBV2, dict(kernel_sizes=7, small_kernel=3), ('conv1.', ),
                       ('layer1.', )),
+    'UniRepLKNet': (UniRepLKNet, UNI, {}, ('downsample_layers.0.', ), ('stages.0.', )),
 }
 
 
@@ -34,6 +36,8 @@ BACKBONES = {
     ('LKConvNeXt', dict(depth=[1, 1, 2, 1]), 'arch=dict(depths=...)'),
     ('LKMobileNetV2', dict(widen_factor=0.5), 'arch=dict(widen_factor=...)'),
     ('LKMobileNetV2', dict(shortcut=False), 'with_shortcut'),
+    ('UniRepLKNet', dict(kernel_size=[[3], [5], [7, 0], [3]]), 'kernel_sizes'),
+    ('UniRepLKNet', dict(channel=[8, 8, 16, 16]), 'arch=dict(channels=...)'),
 ])
 def test_unknown_argument_names_the_closest_valid_one(name, unknown, hint):
     cls, arch = BACKBONES[name][:2]

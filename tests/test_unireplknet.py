@@ -306,14 +306,14 @@ def test_block_with_cp_same_gradients():
 # B-XL): A 4.4M, F 6.2M, P 10.7M, N 18.3M, T 31M, S 56M, B 98M, L 218M, XL 386M. They count the
 # deploy-form classifier (backbone + final norm + 1000-class head): the training form has
 # 2-3% more (BNs, dilated branches, GRN bias, layer scale).
-README_PARAMS_M = dict(a=4.4, f=6.2, p=10.7, n=18.3, t=31, s=56, b=98, l=218, xl=386)
+README_PARAMS_M = dict(A=4.4, F=6.2, P=10.7, N=18.3, T=31, S=56, B=98, L=218, XL=386)
 
 
 @pytest.mark.parametrize('arch', list(README_PARAMS_M))
 def test_params_of_every_size_match_the_readme(arch):
     with torch.device('meta'):
         model = UniRepLKNet(arch, out_indices=(3, ), gap_before_final_norm=True)
-        deployed = UniRepLKNet(arch.upper(), out_indices=(3, ), gap_before_final_norm=True,
+        deployed = UniRepLKNet(arch, out_indices=(3, ), gap_before_final_norm=True,
                                small_kernel_merged=True)
     head = model.channels[-1] * 1000 + 1000
     params = (sum(p.numel() for p in deployed.parameters()) + head) / 1e6
@@ -331,15 +331,15 @@ def test_bad_arguments_name_the_problem():
     with pytest.raises(ValueError, match=r'stage 2 has 2 blocks but got kernel_sizes\[2\]'):
         UniRepLKNet(arch=dict(TINY, kernel_sizes=((3, ), (5, ), (13, ), (7, ))))
     with pytest.raises(ValueError, match='one sequence per stage'):
-        UniRepLKNet('a', kernel_sizes=13)
+        UniRepLKNet('A', kernel_sizes=13)
     with pytest.raises(ValueError, match=r'kernel_sizes\[1\] has \[4\]'):
         UniRepLKNet(arch=dict(TINY, kernel_sizes=((3, ), (4, ), (13, 0), (7, ))))
     with pytest.raises(ValueError, match='4 stages'):
         UniRepLKNet(arch=dict(depths=(1, 1), channels=(8, 16), kernel_sizes=((3, ), (3, ))))
     with pytest.raises(ValueError, match='frozen_stages'):
-        UniRepLKNet('a', frozen_stages=5)
+        UniRepLKNet('A', frozen_stages=5)
     with pytest.raises(ValueError, match='out_indices'):
-        UniRepLKNet('a', out_indices=(4, ))
+        UniRepLKNet('A', out_indices=(4, ))
 
 
 def test_frozen_stages_norm_eval_and_layer_depth():
@@ -350,7 +350,7 @@ def test_frozen_stages_norm_eval_and_layer_depth():
     assert not any(m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
 
     with torch.device('meta'):
-        t, s = UniRepLKNet('t'), UniRepLKNet('s')
+        t, s = UniRepLKNet('T'), UniRepLKNet('S')
     depth = t.get_layer_depth
     # the official constructor's ids with num_layers=9 (segmentation T), + 2 groups
     assert depth('backbone.downsample_layers.0.0.weight', 'backbone.') == (0, 11)
@@ -360,8 +360,44 @@ def test_frozen_stages_norm_eval_and_layer_depth():
     assert depth('backbone.stages.3.0.gamma', 'backbone.') == (9, 11)
     assert depth('backbone.norm3.weight', 'backbone.') == (10, 11)
     assert depth('decode_head.conv_seg.weight', 'backbone.') == (10, 11)
+    # COCO T's num_layers=12: stage 3 and what follows move, stage 2 keeps the official ids
     assert depth('backbone.stages.3.0.gamma', 'backbone.', max_layer_id=12) == (12, 14)
+    assert depth('backbone.downsample_layers.3.0.weight', 'backbone.', max_layer_id=12) == \
+        (12, 14)
+    assert depth('backbone.stages.2.17.se.up.weight', 'backbone.', max_layer_id=12) == (8, 14)
+    assert depth('backbone.norm0.weight', 'backbone.', max_layer_id=12) == (13, 14)
     assert s.get_layer_depth('stages.3.0.gamma') == (12, 14)
+    with pytest.raises(ValueError, match='max_layer_id .* must be an int >= 9'):
+        depth('backbone.stages.3.0.gamma', 'backbone.', max_layer_id=8)
+    with pytest.raises(ValueError, match='not a parameter of this UniRepLKNet'):
+        depth('backbone.stages.0.3.gamma', 'backbone.')
+
+
+def test_layer_decay_constructor_takes_the_recipe_num_layers():
+    """The official lr of every parameter, with the config's num_layers above the depth's
+    (COCO UniRepLKNet-T: 12 where T gives 9): layer i trains with lr x rate ** (N + 1 - i)."""
+    from replk_mm.engine.optimizers import RepLKNetLayerDecayOptimWrapperConstructor
+    detector = nn.Module()
+    detector.backbone, detector.neck = tiny(), nn.Conv2d(32, 4, 1)
+    assert detector.backbone.max_layer_depth() == 4  # stage 2 has 2 blocks: 3, then 4
+    rate, lr = 0.8, 1e-4
+    wrapper = RepLKNetLayerDecayOptimWrapperConstructor(
+        dict(optimizer=dict(type='AdamW', lr=lr)),
+        dict(layer_decay_rate=rate, num_layers=12))(detector)
+    official = {'backbone.downsample_layers.0.': 0, 'backbone.stages.0.': 1,
+                'backbone.downsample_layers.1.': 2, 'backbone.stages.1.': 2,
+                'backbone.downsample_layers.2.': 3, 'backbone.stages.2.': 3,
+                'backbone.downsample_layers.3.': 12, 'backbone.stages.3.': 12,
+                'backbone.norm': 13, 'neck.': 13}
+    names = {id(p): n for n, p in detector.named_parameters()}
+    for group in wrapper.optimizer.param_groups:
+        name = names[id(group['params'][0])]
+        layer_id, = (i for prefix, i in official.items() if name.startswith(prefix))
+        assert group['lr'] == pytest.approx(lr * rate ** (12 + 1 - layer_id)), name
+    with pytest.raises(ValueError, match='num_layers must be an int'):
+        RepLKNetLayerDecayOptimWrapperConstructor(
+            dict(optimizer=dict(type='AdamW', lr=lr)), dict(layer_decay_rate=rate,
+                                                            num_layers='12'))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Torch-only building blocks of replk_mm (no OpenMMLab import).
 
-Small single-purpose modules, in the spirit of timm's ``layers``: drop path, conv-BN and BN
-folding, the re-parameterizable large depth-wise conv, the re-parameterization protocol with a
-generic :func:`switch_to_deploy`, the RepLKNet blocks and trunk, and the UniRepLKNet blocks
-(Dilated Reparam Block, GRN, SE). The OpenMMLab backbones in ``replk_mm.models`` are built
-from these.
+Small single-purpose modules, in the spirit of timm's ``layers``: drop path, the channel
+LayerNorm of NCHW maps, conv-BN and BN folding, the re-parameterizable large depth-wise conv,
+the re-parameterization protocol with a generic :func:`switch_to_deploy`, the RepLKNet blocks
+and trunk, and the UniRepLKNet blocks (Dilated Reparam Block, GRN, SE). The OpenMMLab
+backbones in ``replk_mm.models`` are built from these.
 """
 from .arch import resolve_arch
 from .conv_bn import (
@@ -16,6 +16,7 @@ from .conv_bn import (
                       fuse_conv_bn,
 )
 from .drop_path import DropPath, drop_path, linear_drop_path_rates
+from .norm import LayerNorm2d
 from .reparam import ReparamModule, is_deployed, reparam_modules, switch_to_deploy
 from .reparam_large_kernel import (
                       ReparamLargeKernelConv,
@@ -46,5 +47,5 @@ __all__ = [
     'check_odd_kernel', 'RepLKBlock', 'ConvFFN', 'RepLKNetStage', 'build_stem',
     'build_transition', 'ARCH_SETTINGS', 'parse_arch', 'check_out_indices',
     'linear_drop_path_rates', 'RepLKNetTrunk', 'DILATED_BRANCHES', 'BLOCK_KERNEL_SIZES', 'GRN',
-    'SEBlock', 'DilatedReparamBlock', 'UniRepLKNetBlock', 'resolve_arch'
+    'SEBlock', 'DilatedReparamBlock', 'UniRepLKNetBlock', 'resolve_arch', 'LayerNorm2d'
 ]

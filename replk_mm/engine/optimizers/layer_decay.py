@@ -19,6 +19,7 @@ of ``n`` trains with ``lr * rate ** (n - d - 1)`` (RepLKNet-31B: ``rate ** (13 -
 the official ``--layer_decay``).
 """
 import functools
+import inspect
 from collections import OrderedDict
 
 from mmengine.logging import print_log
@@ -26,22 +27,33 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 
-def layer_depth_function(model):
+def layer_depth_function(model, num_layers=None):
     """``get_layer_depth(param_name) -> (depth, num_depths)`` for ``model``'s parameter names:
-    the model's own (an mmpretrain classifier, a bare backbone) or its backbone's (an mmseg
-    segmentor, an mmdet detector)."""
-    if callable(getattr(model, 'get_layer_depth', None)):
-        return model.get_layer_depth
+    the backbone's (an mmseg segmentor, an mmdet detector, an mmpretrain classifier, whose own
+    ``get_layer_depth`` asks its backbone the same) or the model's own (a bare backbone).
+    ``num_layers``: an official recipe's depth of the backbone's last layer, passed as the
+    backbone's ``max_layer_id``."""
+    kwargs = {} if num_layers is None else dict(max_layer_id=num_layers)
     backbone = getattr(model, 'backbone', None)
     if callable(getattr(backbone, 'get_layer_depth', None)):
-        return functools.partial(backbone.get_layer_depth, prefix='backbone.')
-    what = (f'its backbone {type(backbone).__name__} has' if backbone is not None
-            else 'it has no `backbone` and')
-    raise TypeError(
-        f'layer-wise lr decay needs the layer depth of each parameter: {type(model).__name__} '
-        f'has no get_layer_depth and {what} no get_layer_depth(param_name, prefix). Use a '
-        'replk_mm backbone (RepLKNet, LKConvNeXt, LKMobileNetV2) or one of mmpretrain\'s that '
-        'has it, or the default constructor.')
+        target, kwargs = backbone, dict(kwargs, prefix='backbone.')
+    elif callable(getattr(model, 'get_layer_depth', None)):
+        target = model
+    else:
+        what = (f'its backbone {type(backbone).__name__} has' if backbone is not None
+                else 'it has no `backbone` and')
+        raise TypeError(
+            f'layer-wise lr decay needs the layer depth of each parameter: '
+            f'{type(model).__name__} has no get_layer_depth and {what} no '
+            'get_layer_depth(param_name, prefix). Use a replk_mm backbone (RepLKNet, '
+            "LKConvNeXt, LKMobileNetV2, UniRepLKNet) or one of mmpretrain's that has it, or "
+            'the default constructor.')
+    if num_layers is not None and \
+            'max_layer_id' not in inspect.signature(target.get_layer_depth).parameters:
+        raise TypeError(f'paramwise_cfg.num_layers needs get_layer_depth(..., max_layer_id) '
+                        f'and {type(target).__name__} has none: use a replk_mm backbone or '
+                        'drop num_layers')
+    return functools.partial(target.get_layer_depth, **kwargs)
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -60,7 +72,9 @@ class RepLKNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     Args:
         optim_wrapper_cfg (dict): The optimizer wrapper config (``optimizer`` needs ``lr``).
         paramwise_cfg (dict): Must hold ``layer_decay_rate`` (float > 0; the official RepLKNet
-            fine-tunes use 0.7), plus mmengine's options.
+            fine-tunes use 0.7), optionally ``num_layers`` (an official recipe's depth of the
+            backbone's last layer where it is not the backbone's own, e.g. COCO UniRepLKNet-T's
+            12; passed to ``get_layer_depth`` as ``max_layer_id``), plus mmengine's options.
 
     Each param group gets ``layer_id`` (the depth) and ``lr_scale`` keys (kept by torch
     optimizers), and the depths with their scales are logged.
@@ -91,6 +105,13 @@ class RepLKNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             raise ValueError('layer-wise lr decay scales the optimizer lr: set optim_wrapper.'
                              'optimizer.lr')
         self.layer_decay_rate = float(rate)
+        num_layers = paramwise_cfg.get('num_layers')
+        if num_layers is not None and (isinstance(num_layers, bool)
+                                       or not isinstance(num_layers, int) or num_layers < 1):
+            raise ValueError(f'paramwise_cfg.num_layers must be an int >= 1 (the official '
+                             f'recipes\' depth of the backbone\'s last layer), got '
+                             f'{num_layers!r}')
+        self.num_layers = num_layers
 
     def add_params(self, params, module, prefix='', is_dcn_module=None):
         first = len(params)
@@ -100,7 +121,7 @@ class RepLKNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self._scale_groups(params[first:], module)
 
     def _scale_groups(self, groups, model):
-        get_layer_depth = layer_depth_function(model)
+        get_layer_depth = layer_depth_function(model, self.num_layers)
         names = {id(p): n for n, p in model.named_parameters()}
         summary = OrderedDict()
         num_depths = None

@@ -79,9 +79,10 @@ class BackboneMixin:
       ``norm_eval`` every BN stays in eval mode. Subclasses set ``frozen_stages`` and
       ``norm_eval`` and implement :meth:`frozen_modules`.
     * ``deployed``: True once every re-parameterizable module is merged.
-    * ``get_layer_depth(param_name, prefix='')``: mmpretrain's layer-wise lr decay interface
-      (``LearningRateDecayOptimWrapperConstructor``); subclasses implement
-      :meth:`layer_depth` and :meth:`max_layer_depth`.
+    * ``get_layer_depth(param_name, prefix='', max_layer_id=None)``: mmpretrain's layer-wise
+      lr decay interface (``LearningRateDecayOptimWrapperConstructor``), with an optional
+      official ``num_layers``; subclasses implement :meth:`layer_depth` and
+      :meth:`max_layer_depth`.
     """
 
     def __new__(cls, *args, **kwargs):
@@ -124,7 +125,7 @@ class BackboneMixin:
         """The depth of the backbone's last layer."""
         raise NotImplementedError
 
-    def get_layer_depth(self, param_name, prefix=''):
+    def get_layer_depth(self, param_name, prefix='', max_layer_id=None):
         """The layer depth of a parameter and the number of depths, mmpretrain's interface for
         layer-wise lr decay (``mmpretrain.engine.LearningRateDecayOptimWrapperConstructor``
         gives depth ``d`` of ``n`` the lr scale ``rate ** (n - d - 1)``).
@@ -134,17 +135,32 @@ class BackboneMixin:
                 ``'backbone.stem.0.conv.weight'``.
             prefix (str): The backbone's prefix in the model (mmpretrain's classifiers pass
                 ``'backbone.'``).
+            max_layer_id (int, optional): The depth of the backbone's last layer when an
+                official recipe sets it above :meth:`max_layer_depth` (its ``num_layers``;
+                COCO UniRepLKNet-T: 12 where the depth gives 9): the last layer moves there,
+                everything after the backbone one further, the other depths stay. None:
+                :meth:`max_layer_depth`.
 
         Returns:
             tuple[int, int]: ``(depth, num_depths)``: the stem is depth 0, the backbone's
             layers 1 .. ``num_depths - 2``, and everything else (output norms, necks, heads)
             ``num_depths - 1``, which trains with the full lr.
         """
-        last = self.max_layer_depth()
+        natural = self.max_layer_depth()
+        last = natural if max_layer_id is None else max_layer_id
+        if isinstance(last, bool) or not isinstance(last, int) or last < natural:
+            raise ValueError(
+                f'max_layer_id (num_layers) of {type(self).__name__} must be an int >= '
+                f'{natural}, the depth of its last layer (the layers before it keep their '
+                f'depths), got {max_layer_id!r}')
         if not param_name.startswith(prefix):
             return last + 1, last + 2
         depth = self.layer_depth(param_name[len(prefix):])
-        return (last + 1 if depth is None else depth), last + 2
+        if depth is None:
+            depth = last + 1
+        elif depth == natural:
+            depth = last
+        return depth, last + 2
 
 
 def pretrained_init_cfg(init_cfg, backbone, missing_hint, extra_keys=()):

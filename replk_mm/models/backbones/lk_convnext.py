@@ -28,6 +28,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...engine.safe_load import read_checkpoint
 from ...layers import (
                        DropPath,
+                       LayerNorm2d,
                        ReparamLargeKernelConv,
                        check_odd_kernel,
                        check_out_indices,
@@ -38,7 +39,7 @@ from ...registry import MODELS
 from ..checkpoint import CheckpointMismatchError, load_state_dict_checked, unwrap_state_dict
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
-__all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'LayerNorm2d', 'convert_convnext_state_dict',
+__all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'convert_convnext_state_dict',
            'load_lk_convnext_checkpoint']
 
 ARCH_SETTINGS = {  # ConvNeXt's depths and widths (facebookresearch/ConvNeXt, models/convnext.py)
@@ -46,14 +47,6 @@ ARCH_SETTINGS = {  # ConvNeXt's depths and widths (facebookresearch/ConvNeXt, mo
     'small': dict(depths=[3, 3, 27, 3], channels=[96, 192, 384, 768]),
     'base': dict(depths=[3, 3, 27, 3], channels=[128, 256, 512, 1024]),
 }
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW tensor (ConvNeXt's ``channels_first`` LN)."""
-
-    def forward(self, x):
-        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
-                            self.bias, self.eps).permute(0, 3, 1, 2).contiguous()
 
 
 def block_key_renames(dwconv_name):

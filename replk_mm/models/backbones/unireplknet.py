@@ -22,16 +22,15 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...engine.safe_load import read_checkpoint
 from ...layers import (
                        BLOCK_KERNEL_SIZES,
+                       LayerNorm2d,
                        UniRepLKNetBlock,
                        check_out_indices,
-                       is_deployed,
                        linear_drop_path_rates,
+                       resolve_arch,
 )
 from ...registry import MODELS
 from ..checkpoint import load_model_state_dict, select_prefix, unwrap_state_dict
-from .base import FreezeMixin, pretrained_init_cfg
-from .lk_convnext import LayerNorm2d
-from .replknet import mmcv_norm_layer
+from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 __all__ = ['UniRepLKNet', 'checkpoint_filter', 'convert_official_classifier']
 
@@ -44,47 +43,18 @@ _K_T = ((3, 3, 3), (13, 13, 13), (13, 3) * 9, (13, 13, 13))
 _K_SBLXL = ((3, 3, 3), (13, 13, 13), (13, 3, 3) * 9, (13, 13, 13))
 
 # Depths and widths: official unireplknet.py (UniRepLKNet_*_depths and the dims of the
-# unireplknet_a ... unireplknet_xl constructors).
+# unireplknet_a ... unireplknet_xl constructors); the names are the official sizes.
 ARCH_SETTINGS = {
-    'a': dict(depths=(2, 2, 6, 2), channels=(40, 80, 160, 320), kernel_sizes=_K_AFP),
-    'f': dict(depths=(2, 2, 6, 2), channels=(48, 96, 192, 384), kernel_sizes=_K_AFP),
-    'p': dict(depths=(2, 2, 6, 2), channels=(64, 128, 256, 512), kernel_sizes=_K_AFP),
-    'n': dict(depths=(2, 2, 8, 2), channels=(80, 160, 320, 640), kernel_sizes=_K_N),
-    't': dict(depths=(3, 3, 18, 3), channels=(80, 160, 320, 640), kernel_sizes=_K_T),
-    's': dict(depths=(3, 3, 27, 3), channels=(96, 192, 384, 768), kernel_sizes=_K_SBLXL),
-    'b': dict(depths=(3, 3, 27, 3), channels=(128, 256, 512, 1024), kernel_sizes=_K_SBLXL),
-    'l': dict(depths=(3, 3, 27, 3), channels=(192, 384, 768, 1536), kernel_sizes=_K_SBLXL),
-    'xl': dict(depths=(3, 3, 27, 3), channels=(256, 512, 1024, 2048), kernel_sizes=_K_SBLXL),
+    'A': dict(depths=(2, 2, 6, 2), channels=(40, 80, 160, 320), kernel_sizes=_K_AFP),
+    'F': dict(depths=(2, 2, 6, 2), channels=(48, 96, 192, 384), kernel_sizes=_K_AFP),
+    'P': dict(depths=(2, 2, 6, 2), channels=(64, 128, 256, 512), kernel_sizes=_K_AFP),
+    'N': dict(depths=(2, 2, 8, 2), channels=(80, 160, 320, 640), kernel_sizes=_K_N),
+    'T': dict(depths=(3, 3, 18, 3), channels=(80, 160, 320, 640), kernel_sizes=_K_T),
+    'S': dict(depths=(3, 3, 27, 3), channels=(96, 192, 384, 768), kernel_sizes=_K_SBLXL),
+    'B': dict(depths=(3, 3, 27, 3), channels=(128, 256, 512, 1024), kernel_sizes=_K_SBLXL),
+    'L': dict(depths=(3, 3, 27, 3), channels=(192, 384, 768, 1536), kernel_sizes=_K_SBLXL),
+    'XL': dict(depths=(3, 3, 27, 3), channels=(256, 512, 1024, 2048), kernel_sizes=_K_SBLXL),
 }
-ARCH_KEYS = ('depths', 'channels', 'kernel_sizes')
-
-
-def parse_arch(arch):
-    """An arch name (A, F, P, N, T, S, B, L, XL; any case) or dict -> (depths, channels,
-    kernel_sizes or None), validated."""
-    if isinstance(arch, str):
-        if arch.lower() not in ARCH_SETTINGS:
-            raise ValueError(f'unknown UniRepLKNet arch {arch!r}; valid archs are '
-                             f'{[a.upper() for a in ARCH_SETTINGS]} or a dict(depths=[...], '
-                             'channels=[...], kernel_sizes=[[...], ...])')
-        arch = ARCH_SETTINGS[arch.lower()]
-    if not isinstance(arch, dict):
-        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
-    unknown, missing = set(arch) - set(ARCH_KEYS), {'depths', 'channels'} - set(arch)
-    if unknown or missing:
-        raise ValueError(f'a custom UniRepLKNet arch is dict(depths=[...], channels=[...]) and '
-                         f'optionally kernel_sizes; missing {sorted(missing)}, unknown '
-                         f'{sorted(unknown)}')
-    depths, channels = list(arch['depths']), list(arch['channels'])
-    if len(depths) != 4 or len(channels) != 4:
-        raise ValueError(f'UniRepLKNet has 4 stages: depths and channels need 4 entries, got '
-                         f'{depths} and {channels}')
-    if not all(isinstance(v, int) and v > 0 for v in depths + channels):
-        raise ValueError(f'depths and channels must be positive ints, got {depths} and '
-                         f'{channels}')
-    if channels[0] % 2:
-        raise ValueError(f'the stem halves channels[0] ({channels[0]}): it must be even')
-    return depths, channels, arch.get('kernel_sizes')
 
 
 def parse_kernel_sizes(kernel_sizes, depths):
@@ -221,18 +191,19 @@ def convert_official_classifier(state_dict, num_stages=4):
 
 
 @MODELS.register_module()
-class UniRepLKNet(FreezeMixin, BaseModule):
+class UniRepLKNet(BackboneMixin, BaseModule):
     """UniRepLKNet backbone.
 
     Modified from AILab-CVC/UniRepLKNet ``unireplknet.py`` (Apache-2.0).
 
     Args:
-        arch (str | dict): 'A', 'F', 'P', 'N', 'T', 'S', 'B', 'L', 'XL' (any case; the
-            official depths, widths and kernel sizes, see :attr:`arch_settings`) or
-            ``dict(depths=[...], channels=[...], kernel_sizes=...)`` with 4 stages.
+        arch (str | dict): A name in ``arch_settings`` ('A', 'F', 'P', 'N', 'T', 'S', 'B', 'L',
+            'XL': the official depths, widths and kernel sizes; a class attribute a subclass
+            may override), or ``dict(depths=[...], channels=[...], kernel_sizes=...)`` with 4
+            stages (``kernel_sizes`` optional there, then the argument is needed).
         kernel_sizes (Sequence[Sequence[int]], optional): Kernel size of every block, one
             sequence per stage (0, 3, 5, or 7 to 17 odd: a Dilated Reparam Block). None: the
-            arch's default.
+            arch's.
         in_channels (int): Input image channels.
         out_indices (Sequence[int] | int): Stages whose outputs are returned; each gets a
             LayerNorm ``norm{i}`` (official downstream backbones: all four).
@@ -244,8 +215,9 @@ class UniRepLKNet(FreezeMixin, BaseModule):
         small_kernel_merged (bool): Build the deploy form, the official ``deploy=True`` (to load
             a re-parameterized checkpoint); a training-form model goes there with
             ``replk_mm.switch_to_deploy``.
-        frozen_stages (int): Freeze ``downsample_layers[:k]`` and ``stages[:k]`` (mmpretrain's
-            ConvNeXt convention; 0 freezes nothing).
+        frozen_stages (int): -1 freezes nothing, 0 the stem (``downsample_layers[0]``), k >= 1
+            ``downsample_layers[:k]`` and ``stages[:k]`` (the convention of every replk_mm
+            backbone, see :class:`~replk_mm.models.backbones.base.BackboneMixin`).
         norm_eval (bool): Keep the BNs in eval mode (frozen statistics) while training.
         with_cp (bool): Gradient checkpointing per block.
         norm_cfg (dict): The BNs of the blocks (mmcv config): ``dict(type='BN')``, or
@@ -255,21 +227,32 @@ class UniRepLKNet(FreezeMixin, BaseModule):
             loads an official ImageNet, official downstream (``prefix='backbone.'`` or
             detected) or replk_mm checkpoint through :func:`checkpoint_filter`, strictly;
             other init configs go to mmengine.
+
+    Layer-wise lr decay (:meth:`get_layer_depth`) uses the layer ids of the official
+    ``UniRepLKNetLearningRateDecayOptimizerConstructor`` (``layer_wise``; segmentation/ and
+    detection/ ``mmcv_custom``): the stem 0, stage 0 1, stage 1 and its down-sampling 2,
+    stage 2's down-sampling 3 and its block j ``3 + j // 3``, stage 3 and its down-sampling
+    the depth after (``3 + depths[2] // 3`` for the official sizes: 9 for T, 12 for S-XL), the
+    output norms after the backbone. An official recipe's ``num_layers`` above that (COCO
+    UniRepLKNet-T: 12) is ``max_layer_id``.
     """
-    arch_settings = ARCH_SETTINGS
+    arch_settings = ARCH_SETTINGS  # a subclass may name other archs
+    arch_keys = ('depths', 'channels')
+    arch_defaults = {'kernel_sizes': None}
     checkpoint_filter = staticmethod(checkpoint_filter)
 
-    def __init__(self, arch='t', kernel_sizes=None, in_channels=3, out_indices=(0, 1, 2, 3),
+    def __init__(self, arch='T', kernel_sizes=None, in_channels=3, out_indices=(0, 1, 2, 3),
                  drop_path_rate=0., layer_scale_init_value=1e-6, gap_before_final_norm=False,
-                 small_kernel_merged=False, frozen_stages=0, norm_eval=False, with_cp=False,
+                 small_kernel_merged=False, frozen_stages=-1, norm_eval=False, with_cp=False,
                  norm_cfg=dict(type='BN'), dw_conv_backend=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.depths, self.channels, default_kernels = parse_arch(arch)
+        self.arch = self.parse_arch(arch)
+        self.depths, self.channels = self.arch['depths'], self.arch['channels']
         if kernel_sizes is None:
-            if default_kernels is None:
-                raise ValueError('a custom arch without kernel_sizes needs the kernel_sizes '
+            if self.arch['kernel_sizes'] is None:
+                raise ValueError('an arch dict without kernel_sizes needs the kernel_sizes '
                                  'argument (one sequence per stage, one size per block)')
-            kernel_sizes = default_kernels
+            kernel_sizes = self.arch['kernel_sizes']
         self.kernel_sizes = parse_kernel_sizes(kernel_sizes, self.depths)
         self.num_stages = len(self.depths)
         self.out_indices = check_out_indices(out_indices, self.num_stages)
@@ -278,11 +261,9 @@ class UniRepLKNet(FreezeMixin, BaseModule):
         if layer_scale_init_value is None or not layer_scale_init_value >= 0:
             raise ValueError(f'layer_scale_init_value must be >= 0 (0: no layer scale), got '
                              f'{layer_scale_init_value!r}')
-        if not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [0, {self.num_stages}] (0 '
-                             f'freezes nothing), got {frozen_stages!r}')
         self.gap_before_final_norm = gap_before_final_norm
-        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        self.frozen_stages = check_frozen_stages(frozen_stages, self.num_stages)
+        self.norm_eval = norm_eval
         norm_layer = functools.partial(mmcv_norm_layer, copy.deepcopy(norm_cfg))
 
         c = self.channels
@@ -309,10 +290,23 @@ class UniRepLKNet(FreezeMixin, BaseModule):
             self.add_module(f'norm{i}', LayerNorm2d(c[i], eps=1e-6))
         self._freeze_stages()
 
-    @property
-    def deployed(self):
-        """True once every block is in the deploy form."""
-        return is_deployed(self)
+    @classmethod
+    def parse_arch(cls, arch):
+        """A complete arch dict (``depths``, ``channels`` as lists, ``kernel_sizes`` or None)
+        for an arch name in this class's ``arch_settings`` or an arch dict, validated."""
+        arch = resolve_arch(arch, cls.arch_settings, cls.arch_keys, cls.arch_defaults,
+                            owner='UniRepLKNet')
+        depths, channels = list(arch['depths']), list(arch['channels'])
+        if len(depths) != 4 or len(channels) != 4:
+            raise ValueError(f'UniRepLKNet has 4 stages: depths and channels need 4 entries, '
+                             f'got {depths} and {channels}')
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                   for v in depths + channels):
+            raise ValueError(f'depths and channels must be positive ints, got {depths} and '
+                             f'{channels}')
+        if channels[0] % 2:
+            raise ValueError(f'the stem halves channels[0] ({channels[0]}): it must be even')
+        return dict(arch, depths=depths, channels=channels)
 
     def forward(self, x):
         outs = []
@@ -327,45 +321,32 @@ class UniRepLKNet(FreezeMixin, BaseModule):
         return tuple(outs)
 
     def frozen_modules(self):
-        return [module for i in range(self.frozen_stages)
-                for module in (self.downsample_layers[i], self.stages[i])]
+        if self.frozen_stages < 0:
+            return []
+        # the stem is downsample_layers[0]; stage i >= 1 has its down-sampling in front
+        return (list(self.downsample_layers[:max(self.frozen_stages, 1)])
+                + list(self.stages[:self.frozen_stages]))
 
-    def get_layer_depth(self, param_name, prefix='', max_layer_id=None):
-        """Layer id of a parameter for layer-wise lr decay, and the number of ids.
+    def max_layer_depth(self):
+        # the depth after stage 2's last group of three blocks: the official
+        # 3 + depths[2] // 3 for every official size (stage 2 has 6, 8, 18 or 27 blocks;
+        # for 8 that formula would put stage 2's last two blocks with stage 3)
+        return 4 + (self.depths[2] - 1) // 3
 
-        mmpretrain's semantics (its ``ConvNeXt.get_layer_depth``), with the ids of the
-        official ``UniRepLKNetLearningRateDecayOptimizerConstructor`` (layer_wise): stem 0,
-        stage 0 -> 1, stage 1 and its down-sampling 2, stage 2's down-sampling 3 and its block
-        j 3 + j // 3, stage 3 and its down-sampling ``max_layer_id``, the rest (output norms,
-        other modules) ``max_layer_id + 1``. The lr scale is then ``decay ** (num - id - 1)``
-        with ``num = max_layer_id + 2``, as the official ``num_layers + 2``.
-
-        Args:
-            param_name (str): The parameter name.
-            prefix (str): The backbone's prefix in ``param_name`` (e.g. 'backbone.'); other
-                names belong to the modules after it.
-            max_layer_id (int, optional): The official config's ``num_layers``; None derives
-                it from the depth of stage 2 (``3 + depths[2] // 3``: 9 for T, 12 for S-XL).
-                Official recipes that set another value (COCO UniRepLKNet-T: 12) pass theirs.
-
-        Returns:
-            tuple[int, int]: The layer id and ``max_layer_id + 2``.
-        """
-        if max_layer_id is None:
-            max_layer_id = 3 + self.depths[2] // 3
-        if not param_name.startswith(prefix):
-            return max_layer_id + 1, max_layer_id + 2
-        parts = param_name[len(prefix):].split('.')
-        if parts[0] == 'downsample_layers':
-            stage = int(parts[1])
-            layer_id = (0, 2, 3)[stage] if stage < 3 else max_layer_id
-        elif parts[0] == 'stages':
-            stage, block = int(parts[1]), int(parts[2])
-            layer_id = (1, 2)[stage] if stage < 2 else \
-                3 + block // 3 if stage == 2 else max_layer_id
-        else:
-            layer_id = max_layer_id + 1
-        return layer_id, max_layer_id + 2
+    def layer_depth(self, name):
+        parts = name.split('.')
+        if parts[0].startswith('norm') and parts[0][len('norm'):].isdigit():
+            return None  # an output norm: after the backbone
+        if parts[0] in ('downsample_layers', 'stages') and len(parts) > 2 \
+                and parts[1].isdigit() and int(parts[1]) < self.num_stages:
+            stage, last = int(parts[1]), self.max_layer_depth()
+            if parts[0] == 'downsample_layers':
+                return (0, 2, 3, last)[stage]
+            if parts[2].isdigit() and int(parts[2]) < self.depths[stage]:
+                return (1, 2, 3 + int(parts[2]) // 3, last)[stage]
+        raise ValueError(f'{name!r} is not a parameter of this UniRepLKNet (depths '
+                         f'{self.depths}): expected downsample_layers.<i>.*, '
+                         'stages.<i>.<j>.* or norm<i>.*')
 
     def reset_parameters(self):
         """The official pre-training initialisation (``UniRepLKNet._init_weights``): truncated
