@@ -141,7 +141,12 @@ def _kernel_ablation_rows(index, measured, doc='docs/kernel_ablation.md'):
 
         def ours(form, key, scale):
             row = rows.get(form)
-            return None if row is None else row[key] / scale
+            if row is None:
+                return None
+            value = row[key]
+            if key == 'params':  # Table 5 counts UperNet without its auxiliary head
+                value -= row.get('auxiliary_head_params', 0)
+            return value / scale
 
         lines.append(
             f'| {_link_config(m, doc)} | {meta["Large Kernels"]} | {metric:.2f} | '
