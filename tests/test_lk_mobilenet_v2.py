@@ -10,6 +10,7 @@ import os.path as osp
 import pytest
 import torch
 from conftest import randomize_bn
+from fast_test_helpers import cached_package_metafiles
 from mmengine.registry import DefaultScope
 
 from replk_mm import switch_to_deploy
@@ -31,6 +32,12 @@ WIDTHS = {'1.0x': (32, [16, 24, 32, 64, 96, 160, 320]),
 LAYERS = 7
 # A narrow four-layer table for the fast tests: a shortcut block, stride-2 blocks, 4 dw convs.
 TINY = dict(widen_factor=0.5, layers=[[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 1, 2]])
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _fast_config_parsing():
+    with cached_package_metafiles():
+        yield
 
 
 def formula_params(arch='0.75x', kernels=3, small=None, last_conv=True, classes=None):
@@ -327,6 +334,22 @@ def test_imagenet_recipe_is_appendix_a():
     assert cfg.model.head.loss.type == 'CrossEntropyLoss'  # no label smoothing
     assert not cfg.model.get('train_cfg')  # no mixup / CutMix
     assert not cfg.get('custom_hooks')  # no EMA
+
+
+def test_cityscapes_recipe_is_mmsegs_deeplabv3plus_default():
+    """v1 Sec. 3: DeepLabv3+ on Cityscapes with "all the default training settings provided by
+    MMSegmentation" (deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024): 80K iterations of 4 x 2
+    images, SGD lr 0.01, 512x1024 crops; the backbone keeps output stride 32, so the ASPP rates
+    are mmseg's 12 / 24 / 36 divided by 4; heads on the 1.0x widths."""
+    cfg = lk_config('deeplabv3plus_mbv2_k3_cityscapes')
+    assert cfg.train_cfg.max_iters == 80000 and cfg.train_dataloader.batch_size == 2
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum) == ('SGD', 0.01, 0.9)
+    assert tuple(cfg.crop_size) == (512, 1024)
+    assert tuple(cfg.model.decode_head.dilations) == (1, 3, 6, 9)
+    assert (cfg.model.decode_head.in_channels, cfg.model.decode_head.c1_in_channels,
+            cfg.model.auxiliary_head.in_channels) == (320, 24, 96)
+    assert tuple(cfg.model.backbone.out_indices) == (1, 2, 4, 6)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p)[:-3] for p in CONFIGS])
