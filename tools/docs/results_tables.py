@@ -172,7 +172,9 @@ def _lk_mobilenet_v2_rows(index, measured, doc='docs/lk_mobilenet_v2.md'):
             metric = 'not reported'
         paper = '-' if 'Parameters (M)' not in meta else \
             f'{meta["Parameters (M)"]} / {meta["FLOPs (G)"]}'
-        row = measured.get(m.config, {}).get('deploy')
+        rows = measured.get(m.config, {})
+        # a dilated model has nothing to merge: its training form is its deploy form
+        row = rows.get('deploy') or (rows.get('train') if 'Dilation' in meta else None)
         ours = '-' if row is None else f'{row["params"] / 1e6:.3f} / {row["flops"] / 1e9:.4f}'
         lines.append(
             f'| {_link_config(m, doc)} | {meta["Backbone"].split()[-1]} | '
