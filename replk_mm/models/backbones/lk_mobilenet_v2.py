@@ -1,13 +1,14 @@
 """MobileNet V2 with large depth-wise kernels: the network of the RepLKNet paper's MobileNet V2
 studies (Ding et al., "Scaling Up Your Kernels to 31x31", CVPR 2022; guidelines 2, 3 and 5).
 
-Three switches on top of MobileNet V2 (Sandler et al., CVPR 2018):
+Four switches on top of MobileNet V2 (Sandler et al., CVPR 2018):
 
 * ``kernel_sizes``: the depth-wise kernel of every layer (one per row of the layer table), e.g.
   13 everywhere, or 3 everywhere but 13 in the last layer, whose maps are 7x7 at 224x224;
 * ``with_shortcut``: the identity shortcuts of the inverted residual blocks, on or off;
 * ``small_kernel``: a parallel re-parameterized small depth-wise conv-BN on every depth-wise
-  conv larger than it, merged into the large kernel by :func:`replk_mm.switch_to_deploy`.
+  conv larger than it, merged into the large kernel by :func:`replk_mm.switch_to_deploy`;
+* ``dilation``: dilated instead of dense depth-wise convs (the paper's Table 11).
 
 Modified from mmpretrain's ``MobileNetV2`` (https://github.com/open-mmlab/mmpretrain,
 Apache-2.0): same layer table, widths, block layout and state-dict names (``conv1``,
