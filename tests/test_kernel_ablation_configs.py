@@ -219,3 +219,19 @@ def test_a_small_kernel_larger_than_the_large_ones_is_refused():
     with pytest.raises(ValueError, match=r'small_kernel \(5\) is larger than the smallest '
                                          r'large kernel \(3\)'):
         build_model(cfg)
+
+
+def test_recorded_counts_are_within_one_percent_of_table5():
+    """The params / FLOPs recorded in docs/flops.json (tools/analysis/get_flops.py --deploy)
+    for every setting are within 1% of the paper's Table 5 in the metafile: the deploy form,
+    UperNet without its auxiliary head (docs/kernel_ablation.md)."""
+    import json
+    with open(osp.join(REPO, 'docs', 'flops.json')) as f:
+        rows = {r['config']: r for r in json.load(f)['results'] if r['deploy']}
+    for name, entry in MODELS.items():
+        row = rows[entry.config]
+        meta = entry.metadata
+        assert row['input_shape'] == [int(s) for s in meta['FLOPs Input (HxW)'].split('x')]
+        params = row['params'] - row.get('auxiliary_head_params', 0)
+        assert abs(params / 1e6 / meta['Parameters (M)'] - 1) < 0.01, name
+        assert abs(row['flops'] / 1e9 / meta['FLOPs (G)'] - 1) < 0.01, name
