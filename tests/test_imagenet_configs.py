@@ -35,7 +35,8 @@ IMAGENET_MEAN, IMAGENET_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 # The official commands (DingXiaoH/RepLKNet-pytorch README, "Training"; main.py defaults for
 # what they do not set): arch, input size, --drop_path, --lr, --min_lr, --weight_decay,
 # --epochs, --warmup_epochs, global batch (nodes x GPUs x --batch_size x --update_freq),
-# mixup/cutmix on, --layer_decay. XL: evaluation only (README, "Evaluation").
+# mixup/cutmix on, --layer_decay. XL: RepLKNet arXiv 2203.06717v1, Appendix A (320x320, 30
+# epochs, lr 1e-4, stage-wise lr decay 0.4), the rest the official fine-tune recipe (FT).
 FT = dict(lr=4e-4, min_lr=1e-6, wd=1e-8, epochs=30, warmup=1, mixup=False, layer_decay=0.7)
 RECIPE = {
     'replknet-31B_32xb64_in1k': dict(
@@ -49,7 +50,8 @@ RECIPE = {
                                                      min_lr=3e-4, batch=4 * 8 * 16),
     'replknet-31L_in21k-pre_32xb16_in1k-384px': dict(FT, arch='31L', size=384, drop=0.3,
                                                      min_lr=3e-4, batch=4 * 8 * 16),
-    'replknet-XL_meg73m-pre_in1k-320px': dict(arch='XL', size=320, drop=0.),
+    'replknet-XL_meg73m-pre_in1k-320px': dict(FT, arch='XL', size=320, drop=0.2, lr=1e-4,
+                                              layer_decay=0.4, batch=32 * 16),
 }
 ARCHS = {'31B': dict(layers=[2, 2, 18, 2], width=1024, small_kernel=True),
          '31L': dict(layers=[2, 2, 18, 2], width=1536, small_kernel=True),
@@ -145,9 +147,8 @@ def test_config_follows_official_recipe(name):
     assert cfg.data_preprocessor.mean == ([127.5] * 3 if xl else IMAGENET_MEAN)
     assert cfg.data_preprocessor.std == ([127.5] * 3 if xl else IMAGENET_STD)
     assert cfg.data_preprocessor.to_rgb
-    if xl:  # no published recipe
-        assert cfg.train_dataloader is None and cfg.optim_wrapper is None
-        return
+    if xl:  # stage-wise decay: every stage of [2, 2, 18, 2] one layer id (stem 0 ... head 5)
+        assert cfg.optim_wrapper.paramwise_cfg.blocks_per_layer == 18
 
     # timm create_transform with main.py's defaults
     train = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
@@ -161,7 +162,10 @@ def test_config_follows_official_recipe(name):
     assert train['RandomErasing'].max_area_ratio == pytest.approx(1 / 3)
     assert 'ColorJitter' not in train  # timm applies none with RandAugment
 
-    gpus, per_gpu = (int(n) for n in re.search(r'_(\d+)xb(\d+)_', name).groups())
+    if xl:  # the batch is not in the paper: the authors' 384x384 fine-tunes' 32 x 16
+        gpus, per_gpu = 32, 16
+    else:
+        gpus, per_gpu = (int(n) for n in re.search(r'_(\d+)xb(\d+)_', name).groups())
     assert cfg.train_dataloader.batch_size == per_gpu
     assert gpus * per_gpu == recipe['batch'] == cfg.auto_scale_lr.base_batch_size
 
@@ -368,3 +372,22 @@ def test_layer_decay_finetune_trains_on_cpu(tmp_path, one_thread):
     losses = [float(v) for v in re.findall(r'\bloss: ([0-9.]+)', log)]
     assert losses and all(np.isfinite(losses))
     assert 'accuracy/top1' in log
+
+
+def test_xl_finetune_decays_the_lr_per_stage():
+    """Appendix A (RepLKNet arXiv 2203.06717v1): XL is fine-tuned with "stage-wise learning
+    rate decay of 0.4": one layer id per stage (stem 0, stages 1-4, head 5), the lr of stage i
+    is 1e-4 x 0.4 ** (5 - i), a transition shares the stage before it."""
+    from replk_mm.engine.optimizers import layer_decay_scale, replknet_layer_id
+    cfg = config_of('replknet-XL_meg73m-pre_in1k-320px')
+    paramwise = cfg.optim_wrapper.paramwise_cfg
+    assert (cfg.optim_wrapper.optimizer.lr, paramwise.layer_decay_rate) == (1e-4, 0.4)
+    layers = ARCHS['XL']['layers']
+    names = {'stem.0.conv.weight': 0, 'stages.0.blocks.0.pw1.conv.weight': 1,
+             'stages.1.blocks.3.pw1.conv.weight': 2, 'stages.2.blocks.0.pw1.conv.weight': 3,
+             'stages.2.blocks.35.pw1.conv.weight': 3, 'transitions.2.0.bn.bias': 3,
+             'stages.3.blocks.0.pw1.conv.weight': 4}
+    for name, stage in names.items():
+        layer_id = replknet_layer_id(name, layers, paramwise.blocks_per_layer)
+        assert layer_id.layer == stage and layer_id.num_layers == 4, name
+        assert layer_decay_scale(layer_id, 0.4) == pytest.approx(0.4 ** (5 - stage))

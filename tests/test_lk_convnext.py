@@ -425,7 +425,7 @@ def test_mmseg_lr_decay_groups_like_mmpretrain_convnext():
 REFERENCE = {  # the OpenMMLab config each one is ConvNeXt's recipe from
     'in1k': 'mmpretrain::convnext/convnext-{}_32xb128_in1k.py',
     'ade20k': 'mmseg::convnext/convnext-{}_upernet_8xb2-amp-160k_ade20k-512x512.py'}
-SIZE = {'t': 'tiny', 's': 'small'}
+SIZE = {'t': 'tiny', 's': 'small', 'b': 'base'}
 
 
 def _build_meta(cfg, scope):
@@ -446,10 +446,13 @@ def _ref_config(name):
     return Config.fromfile(osp.join(root, '.mim', 'configs', path)), task
 
 
-def test_eight_configs_one_per_model_in_the_metafile():
+def test_ten_configs_one_per_model_in_the_metafile():
+    """T and S with 7x7 and large kernels, and B with 7x7: the claim compares T-large with
+    S-7x7 and S-large with B-7x7 (docs/lk_convnext.md)."""
     assert sorted(ENTRIES) == sorted(
-        f'{p}lkconvnext_{s}_{k}_{t}' for p, t in (('', 'in1k'), ('upernet_', 'ade20k'))
-        for s in 't s'.split() for k in ('k7', 'k31'))
+        [f'{p}lkconvnext_{s}_{k}_{t}' for p, t in (('', 'in1k'), ('upernet_', 'ade20k'))
+         for s in 't s'.split() for k in ('k7', 'k31')] +
+        ['lkconvnext_b_k7_in1k', 'upernet_lkconvnext_b_k7_ade20k'])
 
 
 @pytest.mark.parametrize('name', sorted(ENTRIES))

@@ -1,9 +1,9 @@
-# RepLKNet-31B width and depth with large kernels 3-3-3-3 + UperNet, ADE20K, 512x512 crops: the
-# setup of configs/upernet_31b_ade20k.py, starting from the 120-epoch ImageNet-1K model of
-# replknet-31B-k3-3-3-3_32xb64_in1k-120e.py.
+# RepLKNet-31B width and depth with large kernels 3-3-3-3 + UperNet, ADE20K, 512x512 crops,
+# the paper's 80K-iteration setting (its base config says what that is), starting
+# from the 120-epoch ImageNet-1K model of replknet-31B-k3-3-3-3_32xb64_in1k-120e.py.
 # Paper results and weights: configs/metafile_kernel_ablation.yml (upernet_replknet-31B-k3-3-3-3_ade20k)  # noqa: E501
 # No parallel small kernel: a 5x5 branch cannot be merged into a 3x3 kernel (see the docs).
-_base_ = '../upernet_31b_ade20k.py'
+_base_ = './_base_/upernet_replknet-31B_ade20k-80k.py'
 
 # Written by `tools/train.py configs/kernel_ablation/replknet-31B-k3-3-3-3_32xb64_in1k-120e.py`
 # (an mmpretrain classifier checkpoint: replk_mm converts it to the backbone layout on load).

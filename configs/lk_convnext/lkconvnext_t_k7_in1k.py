@@ -8,9 +8,9 @@
 # mmpretrain's configs/convnext/convnext-tiny_32xb128_in1k.py, inherited unchanged: 300 epochs,
 # AdamW (lr 4e-3 at a global batch of 4096 = 32 GPUs x 128, weight decay 0.05, none on norms
 # and biases), 20 linear warm-up epochs then cosine, RandAugment, Mixup 0.8, CutMix 1.0, random
-# erasing 0.25, label smoothing 0.1, EMA (momentum 1e-4), drop path 0.1. The RepLKNet paper's
-# ConvNeXt experiment (arXiv 2203.06717) states its own schedule, which could not be read for
-# this repository: this is ConvNeXt's recipe, not necessarily the paper's.
+# erasing 0.25, label smoothing 0.1, EMA (momentum 1e-4), drop path 0.1. The claim these
+# configs test (docs/lk_convnext.md: not in RepLKNet v1; an announcement of a later version)
+# states no schedule: this is ConvNeXt's recipe.
 #
 #   bash tools/dist_train.sh configs/lk_convnext/lkconvnext_t_k7_in1k.py 8 --auto-scale-lr
 # On G GPUs x 128 images `--auto-scale-lr` scales the lr by G x 128 / 4096 (mmpretrain's rule);

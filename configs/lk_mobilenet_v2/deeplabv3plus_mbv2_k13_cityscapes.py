@@ -1,4 +1,4 @@
-# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 0.75x of
+# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 1.0x of
 # mbv2_k13_in1k.py,
 # 13x13 depth-wise kernels in every layer, with shortcuts (guidelines 2, 3).
 # Everything else is deeplabv3plus_mbv2_k3_cityscapes.py.

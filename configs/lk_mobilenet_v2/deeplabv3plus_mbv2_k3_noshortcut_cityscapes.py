@@ -1,4 +1,4 @@
-# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 0.75x of
+# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 1.0x of
 # mbv2_k3_noshortcut_in1k.py,
 # 3x3 depth-wise kernels without identity shortcuts (guideline 2).
 # Everything else is deeplabv3plus_mbv2_k3_cityscapes.py.

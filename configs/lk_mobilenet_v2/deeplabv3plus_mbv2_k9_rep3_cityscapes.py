@@ -1,4 +1,4 @@
-# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 0.75x of
+# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 1.0x of
 # mbv2_k9_rep3_in1k.py,
 # 9x9 depth-wise kernels with a parallel 3x3 re-parameterization branch
 # (guideline 3).

@@ -1,4 +1,4 @@
-# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 0.75x of
+# DeepLabv3+ on Cityscapes, starting from the ImageNet-trained MobileNet V2 1.0x of
 # mbv2_last13_rep3_in1k.py,
 # a 13x13 depth-wise kernel (+ 3x3 re-parameterization) in the last layer
 # only, whose maps are 7x7 at 224x224 (guideline 5).

@@ -1,4 +1,4 @@
-# MobileNet V2 0.75x on ImageNet-1K, 100 epochs:
+# MobileNet V2 1.0x on ImageNet-1K, 100 epochs:
 # 13x13 depth-wise kernels without identity shortcuts (guideline 2).
 # Everything else is mbv2_k3_in1k.py (the paper trains every variant alike).
 # Paper results and weights: configs/metafile_lk_mobilenet_v2.yml (mbv2_k13_noshortcut_in1k)

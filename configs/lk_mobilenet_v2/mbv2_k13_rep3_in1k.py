@@ -1,4 +1,4 @@
-# MobileNet V2 0.75x on ImageNet-1K, 100 epochs:
+# MobileNet V2 1.0x on ImageNet-1K, 100 epochs:
 # 13x13 depth-wise kernels with a parallel 3x3 re-parameterization branch
 # (guideline 3).
 # Everything else is mbv2_k3_in1k.py (the paper trains every variant alike).

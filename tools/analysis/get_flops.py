@@ -55,9 +55,13 @@ def count_config(config, shape=None, deploy=False, index=None):
     entry = index.find_config(config) if index is not None else None
     path = osp.abspath(config)
     name = osp.relpath(path, REPO) if path.startswith(REPO + osp.sep) else config
-    return dict(config=name, deploy=deploy, input_shape=list(result.input_shape),
-                params=result.params, flops=result.flops, counted=result.counted,
-                seconds=round(result.seconds, 1), paper=_paper(entry))
+    row = dict(config=name, deploy=deploy, input_shape=list(result.input_shape),
+               params=result.params, flops=result.flops, counted=result.counted,
+               seconds=round(result.seconds, 1), paper=_paper(entry))
+    aux = getattr(model, 'auxiliary_head', None)
+    if aux is not None:  # papers differ on whether their #params include it (docs/flops.md)
+        row['auxiliary_head_params'] = sum(p.numel() for p in aux.parameters())
+    return row
 
 
 def count_arch(arch, shape=(224, 224), deploy=False):

@@ -90,7 +90,7 @@ def _flops_rows(index, measured, doc='docs/flops.md'):
         meta = m.metadata
         paper_flops = meta.get('FLOPs (G)')
         shape = meta.get('FLOPs Input (HxW)')
-        got = measured.get(m.config)
+        got = measured.get(m.config, {}).get('train')
         if got is None and paper_flops is None:
             continue  # nothing to compare
         if got is None:
@@ -110,20 +110,104 @@ def _flops_rows(index, measured, doc='docs/flops.md'):
     return lines
 
 
+def _source(entry):
+    return entry.extra.get('Results Source', '-')
+
+
+def _count(row, fmt):
+    return '-' if row is None else fmt(row)
+
+
+def _vs(ours, paper):
+    """``ours`` beside ``paper`` with the difference, e.g. ``79.53 (+0.3%)``."""
+    if ours is None:
+        return 'not counted'
+    if paper is None:
+        return f'{ours:.4g}'
+    return f'{ours:.4g} ({100 * (ours / paper - 1):+.1f}%)'
+
+
+def _kernel_ablation_rows(index, measured, doc='docs/kernel_ablation.md'):
+    lines = ['| config | kernels | paper top-1 / mIoU | paper params (M) | ours, deploy form | '
+             'ours, training form | paper FLOPs (G) | ours, deploy form | ours, training form '
+             '| source |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for m in _of(index, 'configs/metafile_kernel_ablation.yml'):
+        meta = m.metadata
+        rows = measured.get(m.config, {})
+        paper_p, paper_f = meta.get('Parameters (M)'), meta.get('FLOPs (G)')
+        metric = m.metric('Top 1 Accuracy') if m.has_metric('Top 1 Accuracy') \
+            else m.metric('mIoU')
+
+        def ours(form, key, scale):
+            row = rows.get(form)
+            if row is None:
+                return None
+            value = row[key]
+            if key == 'params':  # Table 5 counts UperNet without its auxiliary head
+                value -= row.get('auxiliary_head_params', 0)
+            return value / scale
+
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Large Kernels"]} | {metric:.2f} | '
+            f'{_num(paper_p)} | {_vs(ours("deploy", "params", 1e6), paper_p)} | '
+            f'{_vs(ours("train", "params", 1e6), paper_p)} | {_num(paper_f)} @ '
+            f'{meta["FLOPs Input (HxW)"]} | {_vs(ours("deploy", "flops", 1e9), paper_f)} | '
+            f'{_vs(ours("train", "flops", 1e9), paper_f)} | {_source(m)} |')
+    return lines
+
+
+def _lk_mobilenet_v2_rows(index, measured, doc='docs/lk_mobilenet_v2.md'):
+    lines = ['| config | width | depth-wise kernels | 3x3 re-param | shortcuts | paper top-1 / '
+             'Cityscapes mIoU | paper params (M) / FLOPs (G) | ours, deploy form: params (M) '
+             '/ FLOPs (G) | source |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for m in _of(index, 'configs/metafile_lk_mobilenet_v2.yml'):
+        meta = m.metadata
+        if m.has_metric('Top 1 Accuracy'):
+            metric = f'{m.metric("Top 1 Accuracy"):.2f}'
+        elif m.has_metric('mIoU'):
+            metric = f'{m.metric("mIoU"):.2f}'
+        else:
+            metric = 'not reported'
+        paper = '-' if 'Parameters (M)' not in meta else \
+            f'{meta["Parameters (M)"]} / {meta["FLOPs (G)"]}'
+        rows = measured.get(m.config, {})
+        # a dilated model has nothing to merge: its training form is its deploy form
+        row = rows.get('deploy') or (rows.get('train') if 'Dilation' in meta else None)
+        ours = '-' if row is None else f'{row["params"] / 1e6:.3f} / {row["flops"] / 1e9:.4f}'
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"].split()[-1]} | '
+            f'{meta["Depth-wise Kernels"]} | {"3x3" if meta["Small Kernel"] == 3 else "-"} | '
+            f'{meta["Shortcuts"]} | {metric} | {paper} | {ours} | {_source(m)} |')
+    return lines
+
+
 TABLES = (
     Table('seg-results', 'docs/segmentation.md', _seg_rows),
     Table('det-results', 'docs/detection.md', _det_rows),
     Table('flops', 'docs/flops.md', _flops_rows),
+    Table('kernel-ablation', 'docs/kernel_ablation.md', _kernel_ablation_rows),
+    Table('lk-mobilenet-v2', 'docs/lk_mobilenet_v2.md', _lk_mobilenet_v2_rows),
 )
 
 
 def load_measured(path=FLOPS_JSON):
-    """config (as in the metafiles) -> the get_flops.py result counted at the default size."""
+    """config (as in the metafiles) -> {'train': row, 'deploy': row}: the get_flops.py results
+    at the paper's input size (the training form, and the re-parameterized form where it was
+    counted with --deploy)."""
     if not osp.isfile(path):
         return {}
     with open(path) as f:
         results = json.load(f)['results']
-    return {r['config']: r for r in results if r.get('config') and not r.get('deploy')}
+    measured = {}
+    for r in results:
+        paper = r.get('paper') or {}
+        if not r.get('config') or (paper.get('input_shape') and
+                                   list(paper['input_shape']) != list(r['input_shape'])):
+            continue
+        measured.setdefault(r['config'], {})['deploy' if r.get('deploy') else 'train'] = r
+    return measured
 
 
 def render(text, table, lines, doc):

@@ -1,13 +1,14 @@
 """MobileNet V2 with large depth-wise kernels: the network of the RepLKNet paper's MobileNet V2
 studies (Ding et al., "Scaling Up Your Kernels to 31x31", CVPR 2022; guidelines 2, 3 and 5).
 
-Three switches on top of MobileNet V2 (Sandler et al., CVPR 2018):
+Four switches on top of MobileNet V2 (Sandler et al., CVPR 2018):
 
 * ``kernel_sizes``: the depth-wise kernel of every layer (one per row of the layer table), e.g.
   13 everywhere, or 3 everywhere but 13 in the last layer, whose maps are 7x7 at 224x224;
 * ``with_shortcut``: the identity shortcuts of the inverted residual blocks, on or off;
 * ``small_kernel``: a parallel re-parameterized small depth-wise conv-BN on every depth-wise
-  conv larger than it, merged into the large kernel by :func:`replk_mm.switch_to_deploy`.
+  conv larger than it, merged into the large kernel by :func:`replk_mm.switch_to_deploy`;
+* ``dilation``: dilated instead of dense depth-wise convs (the paper's Table 11).
 
 Modified from mmpretrain's ``MobileNetV2`` (https://github.com/open-mmlab/mmpretrain,
 Apache-2.0): same layer table, widths, block layout and state-dict names (``conv1``,
@@ -82,6 +83,21 @@ class LKDepthwiseConv(ReparamLargeKernelConv):
         return self.activate(super().forward(x))
 
 
+def check_dilation(dilation, small_kernel, dw_conv_backend):
+    """Refuse a dilation that is not a positive int, or one above 1 together with what only the
+    dense depth-wise conv has (a re-parameterization branch, a ``replk_mm.ops`` backend)."""
+    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
+        raise ValueError(f'dilation must be an int >= 1, got {dilation!r}')
+    if dilation > 1 and small_kernel is not None:
+        raise ValueError(f'dilation={dilation} with small_kernel={small_kernel}: a dilated '
+                         'depth-wise conv has no re-parameterization branch here; set '
+                         'small_kernel=None (or dilation=1)')
+    if dilation > 1 and dw_conv_backend is not None:
+        raise ValueError(f'dilation={dilation} with dw_conv_backend={dw_conv_backend!r}: the '
+                         'replk_mm.ops backends run dense depth-wise convs only; leave '
+                         'dw_conv_backend=None for dilated convs')
+
+
 class LKInvertedResidual(nn.Module):
     """Inverted residual block: 1x1 expand conv-BN-act (if ``expand_ratio`` != 1), depth-wise
     conv-BN-act (:class:`LKDepthwiseConv`), 1x1 project conv-BN, plus the identity when
@@ -101,15 +117,21 @@ class LKInvertedResidual(nn.Module):
         act_cfg (dict): Activation config.
         with_cp (bool): Gradient checkpointing of the block.
         dw_conv_backend (str, optional): ``replk_mm.ops`` backend of the depth-wise conv.
+        dilation (int): Dilation of the depth-wise conv. Above 1 it is a plain dilated
+            conv-BN-act (mmcv ``ConvModule``, the state-dict layout of mmseg's dilated
+            MobileNetV2): the paper's Table 11 compares 3x3 convs with dilation 4 / 6 against
+            dense 9x9 / 13x13 ones of the same maximum receptive field. It has no
+            re-parameterization branch and runs through PyTorch's conv.
     """
 
     def __init__(self, in_channels, out_channels, stride, expand_ratio, *, kernel_size=3,
                  small_kernel=None, with_shortcut=True, drop_path=0., small_kernel_merged=False,
                  norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU6'), with_cp=False,
-                 dw_conv_backend=None):
+                 dw_conv_backend=None, dilation=1):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f'stride must be 1 or 2, got {stride!r}')
+        check_dilation(dilation, small_kernel, dw_conv_backend)
         self.use_shortcut = with_shortcut and stride == 1 and in_channels == out_channels
         if drop_path and not self.use_shortcut:
             raise ValueError('drop_path needs the identity shortcut (it drops the residual '
@@ -119,11 +141,18 @@ class LKInvertedResidual(nn.Module):
         layers = []
         if expand_ratio != 1:
             layers.append(ConvModule(in_channels, hidden, 1, norm_cfg=norm_cfg, act_cfg=act_cfg))
-        layers.append(LKDepthwiseConv(
-            hidden, kernel_size, small_kernel, act_cfg=act_cfg, stride=stride,
-            small_kernel_merged=small_kernel_merged,
-            norm_layer=functools.partial(mmcv_norm_layer, copy.deepcopy(norm_cfg)),
-            backend=dw_conv_backend))
+        if dilation > 1:
+            # (k - 1) * dilation / 2 keeps the map size, as 'same' padding does for dense ones
+            layers.append(ConvModule(
+                hidden, hidden, kernel_size, stride=stride, dilation=dilation,
+                padding=(kernel_size - 1) * dilation // 2, groups=hidden, norm_cfg=norm_cfg,
+                act_cfg=act_cfg))
+        else:
+            layers.append(LKDepthwiseConv(
+                hidden, kernel_size, small_kernel, act_cfg=act_cfg, stride=stride,
+                small_kernel_merged=small_kernel_merged,
+                norm_layer=functools.partial(mmcv_norm_layer, copy.deepcopy(norm_cfg)),
+                backend=dw_conv_backend))
         layers.append(ConvModule(hidden, out_channels, 1, norm_cfg=norm_cfg, act_cfg=None))
         self.conv = nn.Sequential(*layers)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -175,6 +204,9 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
         norm_eval (bool): Keep BN layers in eval mode while training.
         with_cp (bool): Gradient checkpointing per block.
         dw_conv_backend (str, optional): ``replk_mm.ops`` backend of the depth-wise convs.
+        dilation (int): Dilation of every depth-wise conv (1: dense). The paper's Table 11
+            (arXiv 2203.06717v1) replaces every 3x3 depth-wise conv by a 3x3 conv with
+            dilation 4 or 6; see :class:`LKInvertedResidual`.
         init_cfg (dict | list[dict], optional): Initialisation; default Kaiming convs and unit
             BNs (mmpretrain's). ``dict(type='Pretrained', checkpoint=..., prefix=None)`` loads
             a checkpoint of this backbone, of a classifier or segmentor built on it
@@ -188,7 +220,8 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
     arch_defaults = dict(layers=MOBILENET_V2_LAYERS)
     arch_settings = {  # a subclass may name other archs
         '1.0x': dict(widen_factor=1.0),
-        # The width whose params / FLOPs match the paper's MobileNet V2 table (docs).
+        # The width whose params / FLOPs match the journal version's MobileNet V2 counts
+        # (arXiv 2410.08049, Table 2c); RepLKNet v1's (Table 11) are 1.0x's (docs).
         '0.75x': dict(widen_factor=0.75),
     }
 
@@ -196,7 +229,7 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
                  out_indices=None, frozen_stages=-1, drop_path_rate=0.,
                  small_kernel_merged=False, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU6'), norm_eval=False, with_cp=False,
-                 dw_conv_backend=None, init_cfg=DEFAULT_INIT_CFG):
+                 dw_conv_backend=None, dilation=1, init_cfg=DEFAULT_INIT_CFG):
         super().__init__(init_cfg=copy.deepcopy(init_cfg))
         self.arch = self.parse_arch(arch)
         layers = self.arch['layers']
@@ -236,7 +269,8 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
                     small_kernel=small, with_shortcut=with_shortcut,
                     drop_path=rates[block_id] if with_shortcut and keeps_shape else 0.,
                     small_kernel_merged=small_kernel_merged, norm_cfg=norm_cfg,
-                    act_cfg=act_cfg, with_cp=with_cp, dw_conv_backend=dw_conv_backend))
+                    act_cfg=act_cfg, with_cp=with_cp, dw_conv_backend=dw_conv_backend,
+                    dilation=dilation))
                 channels = out_channels
                 block_id += 1
             name = f'layer{i + 1}'
