@@ -19,8 +19,8 @@ from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 from official_layout import imagenet_checkpoint, official_backbone_keys
 
 from replk_mm.apis import load_config
-from replk_mm.apis.deploy import build_model
-from replk_mm.engine import read_checkpoint
+from replk_mm.apis.builder import build_model
+from replk_mm.fileio import read_checkpoint
 from replk_mm.layers import RepLKNetTrunk
 from replk_mm.models import convert_mmpretrain_to_official
 from replk_mm.models.checkpoint import CheckpointMismatchError, load_model_state_dict
@@ -361,8 +361,7 @@ def test_layer_decay_finetune_trains_on_cpu(tmp_path, one_thread):
     for group in groups:
         assert group['initial_lr'] == pytest.approx(head_lr * 0.7 ** (5 - group['layer_id']))
     assert {g['layer_id'] for g in groups} == set(range(6))
-    checkpoint = torch.load(tmp_path / 'work' / 'epoch_2.pth', map_location='cpu',
-                            weights_only=False)
+    checkpoint = read_checkpoint(tmp_path / 'work' / 'epoch_2.pth')
     assert 'ema_state_dict' in checkpoint  # EMAHook ran; state_dict holds the EMA weights
     log = open(next((tmp_path / 'work').glob('*/*.log'))).read()
     losses = [float(v) for v in re.findall(r'\bloss: ([0-9.]+)', log)]

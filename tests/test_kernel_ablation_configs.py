@@ -10,7 +10,7 @@ from conftest import randomize_bn
 from fast_test_helpers import cached_package_metafiles, one_torch_thread
 
 from replk_mm.apis import load_config
-from replk_mm.apis.deploy import build_model
+from replk_mm.apis.builder import build_model
 from replk_mm.utils.metafile import load_model_index
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -1,15 +1,14 @@
 """replk_mm's Runner (what tools/train.py builds) resumes an mmengine run where it stopped,
 reading the checkpoint weights-only (torch's default), not with full pickle."""
-import pickle
 
-import pytest
 import torch
 from conftest import TINY_ARCH
 from fast_test_helpers import one_torch_thread
 from mmengine.model import BaseModel
 
 from replk_mm import RepLKNet
-from replk_mm.engine import ReplkRunner, allow_mmengine_checkpoints
+from replk_mm.engine import ReplkRunner
+from replk_mm.fileio import read_checkpoint
 
 
 class TinyClassifier(BaseModel):
@@ -57,12 +56,7 @@ def _train_stop_and_resume(tmp_path):
     first.train()
     saved_state = first.optim_wrapper.state_dict()['state']
 
-    # An mmengine checkpoint needs more than torch's default weights-only allowlist (its message
-    # hub, numpy values): exactly what allow_mmengine_checkpoints() adds.
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(tmp_path / 'iter_2.pth', weights_only=True)
-    with allow_mmengine_checkpoints():
-        assert 'message_hub' in torch.load(tmp_path / 'iter_2.pth', weights_only=True)
+    assert 'message_hub' in read_checkpoint(tmp_path / 'iter_2.pth')  # weights-only
 
     resumed = _runner(tmp_path, max_iters=4, resume=True)
     resumed.load_or_resume()

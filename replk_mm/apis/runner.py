@@ -52,27 +52,11 @@ def load_config(config, cfg_options=None):
     return cfg
 
 
-def _replace_sync_bn(node):
-    """SyncBN -> BN everywhere in a config (SyncBN needs CUDA)."""
-    replaced = 0
-    if isinstance(node, dict):
-        if node.get('type') in ('SyncBN', 'MMSyncBN'):
-            node['type'] = 'BN'
-            replaced += 1
-        for value in node.values():
-            replaced += _replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            replaced += _replace_sync_bn(value)
-    return replaced
-
-
 def adapt_to_device(cfg, launcher):
-    """Let GPU configs run unchanged on a CPU-only machine (gloo, BN, DDP without devices)."""
+    """Let GPU configs run unchanged on a CPU-only machine (gloo, DDP without devices); the
+    Runner builds SyncBN layers as BN there (:meth:`ReplkRunner.build_model`)."""
     if torch.cuda.is_available():
         return cfg
-    if _replace_sync_bn(cfg.model):
-        print_log('replk_mm: no CUDA device: SyncBN layers are built as BN', logger='current')
     if launcher != 'none':
         cfg.setdefault('env_cfg', ConfigDict())
         cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
