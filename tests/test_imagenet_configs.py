@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import yaml
 from conftest import TINY_ARCH, randomize_bn
-from fast_test_helpers import cached_package_metafiles, one_torch_thread
+from fast_test_helpers import one_torch_thread
 from mmengine.optim import OptimWrapper
 from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 from official_layout import imagenet_checkpoint, official_backbone_keys
@@ -25,6 +25,8 @@ from replk_mm.layers import RepLKNetTrunk
 from replk_mm.models import convert_mmpretrain_to_official
 from replk_mm.models.checkpoint import CheckpointMismatchError, load_model_state_dict
 from replk_mm.utils.metafile import load_model_index
+
+pytestmark = pytest.mark.usefixtures('fast_config_parsing')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 INDEX = load_model_index(osp.join(REPO, 'model-index.yml'))
@@ -58,12 +60,6 @@ TINY = dict(TINY_ARCH, _delete_=True)  # channels 8-16-32-64
 # native depth-wise convs: no backend autotuning (measured on first use) in these short runs
 TINY_OPTIONS = {'model.backbone.arch': TINY, 'model.backbone.norm_cfg': dict(type='BN'),
                 'model.backbone.dw_conv_backend': 'native', 'model.head.in_channels': 64}
-
-
-@pytest.fixture(scope='module', autouse=True)
-def _fast_config_parsing():
-    with cached_package_metafiles():
-        yield
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from replk_mm.apis import (
     read_image,
 )
 from replk_mm.datasets.synthetic import make_ade20k_demo, make_coco_demo
+from replk_mm.models.checkpoint import CheckpointMismatchError
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
@@ -200,7 +201,8 @@ def test_bad_inputs_are_named(files, tmp_path):
     with pytest.raises(FileNotFoundError, match='checkpoint .*missing.pth does not exist'):
         init_segmentor(SEG_CONFIG, str(tmp_path / 'missing.pth'), device='cpu')
     # the tiny checkpoint does not fit the demo config's wider model: the keys are named
-    with pytest.raises(RuntimeError, match=r'det.pth on .*cascade.*does not fit the model') as info:
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'det.pth on .*cascade.*does not fit the model') as info:
         init_detector(DET_CONFIG, files['det']['ckpt'], device='cpu')
     assert 'backbone.stem.0.conv.weight: checkpoint (8, 3, 3, 3) vs model (32, 3, 3, 3)' in \
         str(info.value)

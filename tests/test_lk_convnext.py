@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 import torch
-from conftest import randomize_bn
+from conftest import num_params, randomize_bn
 from mmengine.config import Config
 
 from replk_mm import switch_to_deploy
@@ -57,10 +57,6 @@ def meta_device():
                            lambda *a, **k: linspace(*a, **dict(k, device='cpu'))), \
             torch.device('meta'):
         yield
-
-
-def num_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 def randomize(model, seed=0):
