@@ -152,9 +152,10 @@ def read_checkpoint(filename, map_location='cpu'):
 
     Args:
         filename (str | os.PathLike): a local file, an ``http(s)://`` URL (downloaded once into
-            torch.hub's checkpoint folder, rank 0 first in a distributed run), or any other
-            prefix mmengine's ``CheckpointLoader`` knows (``open-mmlab://``, ``s3://`` ...),
-            which is then read by mmengine inside :func:`allow_mmengine_checkpoints`.
+            torch.hub's checkpoint folder, rank 0 first in a distributed run), an mmengine
+            model-zoo name (``open-mmlab://``, ``torchvision://``, ``mmcls://``: resolved to
+            its URL, then read as one), or any other prefix mmengine's ``CheckpointLoader``
+            knows (``s3://`` ...), read by mmengine inside :func:`allow_mmengine_checkpoints`.
         map_location: as for ``torch.load``.
 
     Returns:
@@ -298,8 +299,38 @@ def _download(url):
     return path
 
 
+# mmengine's model-zoo schemes: name -> URL tables (mmengine.runner.checkpoint). Their loaders
+# end in load_from_http, i.e. full pickle, so the name is resolved here and the URL read as any
+# other.
+ZOO_SCHEMES = {'open-mmlab://': 'get_external_models', 'openmmlab://': 'get_external_models',
+               'torchvision://': 'get_torchvision_models', 'modelzoo://': 'get_torchvision_models',
+               'mmcls://': 'get_mmcls_models'}
+
+
+def _read_from_zoo(filename, prefix, map_location):
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    name = filename[len(prefix):]
+    if prefix in ('open-mmlab://', 'openmmlab://'):
+        name = mmengine_checkpoint.get_deprecated_model_names().get(name, name)
+    urls = getattr(mmengine_checkpoint, ZOO_SCHEMES[prefix])()
+    if name not in urls:
+        raise FileNotFoundError(f'{filename}: mmengine knows no model {name!r} under {prefix}')
+    url = urls[name]
+    if url.startswith(URL_PREFIXES):
+        checkpoint = read_checkpoint(url, map_location)
+    else:  # open-mmlab:// names may point into mmengine's home folder
+        checkpoint = read_checkpoint(osp.join(mmengine_checkpoint._get_mmengine_home(), url),
+                                     map_location)
+    if prefix == 'mmcls://':
+        checkpoint = mmengine_checkpoint._process_mmcls_checkpoint(checkpoint)
+    return checkpoint
+
+
 def _read_with_mmengine(filename, map_location):
     from mmengine.runner.checkpoint import CheckpointLoader
+    for prefix in ZOO_SCHEMES:
+        if filename.startswith(prefix):
+            return _read_from_zoo(filename, prefix, map_location)
     try:
         with allow_mmengine_checkpoints():
             checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)

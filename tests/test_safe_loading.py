@@ -118,6 +118,24 @@ def test_urls_are_downloaded_then_read_weights_only(http_dir, tmp_path):
     assert not marker.exists()
 
 
+def test_mmengine_zoo_names_are_read_weights_only(http_dir, tmp_path, monkeypatch):
+    """open-mmlab:// names resolve to a URL that is read like any other (mmengine's own loader
+    for them unpickles with full pickle)."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    root, url = http_dir
+    marker = tmp_path / 'code_ran'
+    write_crafted_checkpoint(root / 'zoo_crafted.pth', marker)
+    torch.save({'state_dict': {'w': torch.ones(2)}}, root / 'zoo_good.pth')
+    monkeypatch.setattr(mmengine_checkpoint, 'get_external_models', lambda: {
+        'good': f'{url}/zoo_good.pth', 'crafted': f'{url}/zoo_crafted.pth'})
+    assert torch.equal(read_checkpoint('open-mmlab://good')['state_dict']['w'], torch.ones(2))
+    with pytest.raises(UnsafeCheckpointError, match='zoo_crafted.pth'):
+        read_checkpoint('open-mmlab://crafted')
+    assert not marker.exists()
+    with pytest.raises(FileNotFoundError, match="knows no model 'nothere'"):
+        read_checkpoint('open-mmlab://nothere')
+
+
 # -- allow_mmengine_checkpoints: exactly mmengine's types, nothing left behind --------------------
 
 def test_context_adds_only_what_is_missing_and_restores_exactly():
