@@ -123,7 +123,7 @@ def backbone_state_dict(checkpoint, model, prefix=None, source=None, logger='cur
         raise CheckpointMismatchError(f'{where}{exc}') from exc
 
 
-def load_backbone_checkpoint(model, filename, prefix=None, strict=False, map_location='cpu',
+def load_backbone_checkpoint(model, filename, prefix=None, strict=True, map_location='cpu',
                              logger='current', **options):
     """Load ``filename`` (path or URL) into the backbone ``model``; returns the KeyReport.
 
@@ -131,7 +131,7 @@ def load_backbone_checkpoint(model, filename, prefix=None, strict=False, map_loc
     ``checkpoint_filter`` (e.g. LKConvNeXt's ``embed_smaller_kernels``). Mis-shaped keys and a
     checkpoint in the other form (deploy vs training) are errors whatever ``strict`` says: a
     backbone loaded that way would train on random weights. Missing / unexpected keys are
-    errors with ``strict=True`` and warnings otherwise.
+    errors with ``strict=True`` (the default) and warnings otherwise.
     """
     print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
               logger=logger)
