@@ -168,6 +168,135 @@ def parse_kernel_sizes(kernel_sizes, small_kernel, num_stages):
     return kernel_sizes
 
 
+@MODELS.register_module()
+class LKConvNeXt(FreezeMixin, BaseModule):
+    """ConvNeXt with per-stage depth-wise kernel sizes and an optional re-parameterized small
+    kernel (``kernel_sizes=7``, ``small_kernel=None``: plain ConvNeXt).
+
+    Args:
+        arch (str | dict): 'tiny', 'small', 'base' (ConvNeXt's depths and widths), or
+            ``dict(depths=[...], channels=[...])``.
+        kernel_sizes (int | Sequence[int]): Depth-wise kernel size per stage (odd), e.g.
+            ``(31, 29, 27, 13)``; an int for every stage. 7 is ConvNeXt.
+        small_kernel (int, optional): Parallel small depth-wise kernel of every block (odd,
+            <= every stage kernel), merged into the large one by ``replk_mm.switch_to_deploy``.
+        small_kernel_norm_cfg (dict | None): Norm after the small conv (a BN config, e.g.
+            ``dict(type='SyncBN')``; folded when merging), or None for a biased small conv.
+        in_channels (int): Input image channels.
+        out_indices (Sequence[int] | int): Stages whose (normed) outputs are returned; each
+            gets a LayerNorm ``norm{i}``.
+        drop_path_rate (float): Stochastic depth rate, linear over blocks.
+        layer_scale_init_value (float): Initial layer scale (1e-6 ConvNeXt; 0 for none).
+        gap_before_final_norm (bool): Average-pool each output before its norm and return
+            ``(N, C)`` (classification, as mmpretrain's ``ConvNeXt``); False returns maps.
+        small_kernel_merged (bool): Build the deploy form (one ``dwconv.lkb_reparam`` conv per
+            block), to load a re-parameterized checkpoint.
+        frozen_stages (int): Freeze ``downsample_layers[:k]`` and ``stages[:k]`` (mmpretrain's
+            ConvNeXt convention; 0 freezes nothing).
+        norm_eval (bool): Keep the small branches' BNs in eval mode while training.
+        with_cp (bool): Gradient checkpointing per block.
+        dw_conv_backend (str, optional): Force the ``replk_mm.ops`` depth-wise conv backend.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None,
+            embed_smaller_kernels=False)`` loads official ConvNeXt, mmpretrain ConvNeXt or
+            LKConvNeXt checkpoints (see :func:`lk_convnext_checkpoint_filter`); other init
+            configs go to mmengine.
+    """
+    arch_settings = ARCH_SETTINGS
+
+    def __init__(self, arch='tiny', kernel_sizes=7, small_kernel=None,
+                 small_kernel_norm_cfg=dict(type='BN'), in_channels=3, out_indices=(0, 1, 2, 3),
+                 drop_path_rate=0., layer_scale_init_value=1e-6, gap_before_final_norm=False,
+                 small_kernel_merged=False, frozen_stages=0, norm_eval=False, with_cp=False,
+                 dw_conv_backend=None, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.depths, self.channels = parse_arch(arch)
+        self.num_stages = len(self.depths)
+        self.kernel_sizes = parse_kernel_sizes(kernel_sizes, small_kernel, self.num_stages)
+        self.small_kernel = small_kernel
+        self.out_indices = check_out_indices(out_indices, self.num_stages)
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
+        if not layer_scale_init_value >= 0:
+            raise ValueError(f'layer_scale_init_value must be >= 0 (0: no layer scale), got '
+                             f'{layer_scale_init_value!r}')
+        if not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be an int in [0, {self.num_stages}], got '
+                             f'{frozen_stages!r}')
+        self.gap_before_final_norm = gap_before_final_norm
+        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        small_norm = None if small_kernel_norm_cfg is None else functools.partial(
+            mmcv_norm_layer, copy.deepcopy(small_kernel_norm_cfg))
+
+        channels = self.channels
+        self.downsample_layers = nn.ModuleList([nn.Sequential(
+            nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
+            LayerNorm2d(channels[0], eps=1e-6))])
+        for i in range(1, self.num_stages):
+            self.downsample_layers.append(nn.Sequential(
+                LayerNorm2d(channels[i - 1], eps=1e-6),
+                nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)))
+        rates = linear_drop_path_rates(drop_path_rate, sum(self.depths))
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(self.depths):
+            first = sum(self.depths[:i])
+            self.stages.append(nn.Sequential(*[LKConvNeXtBlock(
+                channels[i], self.kernel_sizes[i], small_kernel, small_norm_layer=small_norm,
+                drop_path=rates[first + j], layer_scale_init_value=layer_scale_init_value,
+                small_kernel_merged=small_kernel_merged, with_cp=with_cp,
+                backend=dw_conv_backend) for j in range(depth)]))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', LayerNorm2d(channels[i], eps=1e-6))
+        self._freeze_stages()
+
+    def forward(self, x):
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(self.downsample_layers[i](x))
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                if self.gap_before_final_norm:
+                    outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
+                else:
+                    outs.append(norm(x))
+        return tuple(outs)
+
+    def frozen_modules(self):
+        return [module for i in range(self.frozen_stages)
+                for module in (self.downsample_layers[i], self.stages[i])]
+
+    def reset_parameters(self):
+        """ConvNeXt's initialisation: truncated normal (std 0.02) conv and linear weights, zero
+        biases, LayerNorms at identity, layer scale at its initial value."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
+                m.reset_parameters()
+
+    @staticmethod
+    def checkpoint_filter(state_dict, model, embed_smaller_kernels=False):
+        """Official / mmpretrain ConvNeXt and LKConvNeXt keys -> the model's (replk_mm's
+        checkpoint loader calls it; see :func:`lk_convnext_checkpoint_filter`)."""
+        return lk_convnext_checkpoint_filter(state_dict, model, embed_smaller_kernels)
+
+    def init_weights(self):
+        self.reset_parameters()
+        cfg = pretrained_init_cfg(
+            self.init_cfg, 'LKConvNeXt',
+            'Run the ImageNet config the header of this config names.',
+            extra_keys=('embed_smaller_kernels', ))
+        if cfg is None:
+            super().init_weights()
+            return
+        load_backbone_checkpoint(
+            self, cfg['checkpoint'], prefix=cfg.get('prefix'), strict=True,
+            embed_smaller_kernels=cfg.get('embed_smaller_kernels', False),
+            map_location=cfg.get('map_location', 'cpu'))
+        self._is_init = True
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints: official ConvNeXt, mmpretrain ConvNeXt and LKConvNeXt's own layout
 # ---------------------------------------------------------------------------------------------
@@ -300,129 +429,3 @@ def _groups_by_kind(keys):
     if small:
         parts.append(f'the small-kernel branches ({small} tensors)')
     return ' and '.join(parts)
-
-
-@MODELS.register_module()
-class LKConvNeXt(FreezeMixin, BaseModule):
-    """ConvNeXt with per-stage depth-wise kernel sizes and an optional re-parameterized small
-    kernel (``kernel_sizes=7``, ``small_kernel=None``: plain ConvNeXt).
-
-    Args:
-        arch (str | dict): 'tiny', 'small', 'base' (ConvNeXt's depths and widths), or
-            ``dict(depths=[...], channels=[...])``.
-        kernel_sizes (int | Sequence[int]): Depth-wise kernel size per stage (odd), e.g.
-            ``(31, 29, 27, 13)``; an int for every stage. 7 is ConvNeXt.
-        small_kernel (int, optional): Parallel small depth-wise kernel of every block (odd,
-            <= every stage kernel), merged into the large one by ``replk_mm.switch_to_deploy``.
-        small_kernel_norm_cfg (dict | None): Norm after the small conv (a BN config, e.g.
-            ``dict(type='SyncBN')``; folded when merging), or None for a biased small conv.
-        in_channels (int): Input image channels.
-        out_indices (Sequence[int] | int): Stages whose (normed) outputs are returned; each
-            gets a LayerNorm ``norm{i}``.
-        drop_path_rate (float): Stochastic depth rate, linear over blocks.
-        layer_scale_init_value (float): Initial layer scale (1e-6 ConvNeXt; 0 for none).
-        gap_before_final_norm (bool): Average-pool each output before its norm and return
-            ``(N, C)`` (classification, as mmpretrain's ``ConvNeXt``); False returns maps.
-        small_kernel_merged (bool): Build the deploy form (one ``dwconv.lkb_reparam`` conv per
-            block), to load a re-parameterized checkpoint.
-        frozen_stages (int): Freeze ``downsample_layers[:k]`` and ``stages[:k]`` (mmpretrain's
-            ConvNeXt convention; 0 freezes nothing).
-        norm_eval (bool): Keep the small branches' BNs in eval mode while training.
-        with_cp (bool): Gradient checkpointing per block.
-        dw_conv_backend (str, optional): Force the ``replk_mm.ops`` depth-wise conv backend.
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None,
-            embed_smaller_kernels=False)`` loads official ConvNeXt, mmpretrain ConvNeXt or
-            LKConvNeXt checkpoints (see :func:`lk_convnext_checkpoint_filter`); other init
-            configs go to mmengine.
-    """
-    arch_settings = ARCH_SETTINGS
-    checkpoint_filter = staticmethod(lk_convnext_checkpoint_filter)
-
-    def __init__(self, arch='tiny', kernel_sizes=7, small_kernel=None,
-                 small_kernel_norm_cfg=dict(type='BN'), in_channels=3, out_indices=(0, 1, 2, 3),
-                 drop_path_rate=0., layer_scale_init_value=1e-6, gap_before_final_norm=False,
-                 small_kernel_merged=False, frozen_stages=0, norm_eval=False, with_cp=False,
-                 dw_conv_backend=None, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.depths, self.channels = parse_arch(arch)
-        self.num_stages = len(self.depths)
-        self.kernel_sizes = parse_kernel_sizes(kernel_sizes, small_kernel, self.num_stages)
-        self.small_kernel = small_kernel
-        self.out_indices = check_out_indices(out_indices, self.num_stages)
-        if not 0 <= drop_path_rate < 1:
-            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}')
-        if not layer_scale_init_value >= 0:
-            raise ValueError(f'layer_scale_init_value must be >= 0 (0: no layer scale), got '
-                             f'{layer_scale_init_value!r}')
-        if not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [0, {self.num_stages}], got '
-                             f'{frozen_stages!r}')
-        self.gap_before_final_norm = gap_before_final_norm
-        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
-        small_norm = None if small_kernel_norm_cfg is None else functools.partial(
-            mmcv_norm_layer, copy.deepcopy(small_kernel_norm_cfg))
-
-        channels = self.channels
-        self.downsample_layers = nn.ModuleList([nn.Sequential(
-            nn.Conv2d(in_channels, channels[0], kernel_size=4, stride=4),
-            LayerNorm2d(channels[0], eps=1e-6))])
-        for i in range(1, self.num_stages):
-            self.downsample_layers.append(nn.Sequential(
-                LayerNorm2d(channels[i - 1], eps=1e-6),
-                nn.Conv2d(channels[i - 1], channels[i], kernel_size=2, stride=2)))
-        rates = linear_drop_path_rates(drop_path_rate, sum(self.depths))
-        self.stages = nn.ModuleList()
-        for i, depth in enumerate(self.depths):
-            first = sum(self.depths[:i])
-            self.stages.append(nn.Sequential(*[LKConvNeXtBlock(
-                channels[i], self.kernel_sizes[i], small_kernel, small_norm_layer=small_norm,
-                drop_path=rates[first + j], layer_scale_init_value=layer_scale_init_value,
-                small_kernel_merged=small_kernel_merged, with_cp=with_cp,
-                backend=dw_conv_backend) for j in range(depth)]))
-        for i in self.out_indices:
-            self.add_module(f'norm{i}', LayerNorm2d(channels[i], eps=1e-6))
-        self._freeze_stages()
-
-    def forward(self, x):
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(self.downsample_layers[i](x))
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}')
-                if self.gap_before_final_norm:
-                    outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
-                else:
-                    outs.append(norm(x))
-        return tuple(outs)
-
-    def frozen_modules(self):
-        return [module for i in range(self.frozen_stages)
-                for module in (self.downsample_layers[i], self.stages[i])]
-
-    def reset_parameters(self):
-        """ConvNeXt's initialisation: truncated normal (std 0.02) conv and linear weights, zero
-        biases, LayerNorms at identity, layer scale at its initial value."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
-                m.reset_parameters()
-
-    def init_weights(self):
-        self.reset_parameters()
-        cfg = pretrained_init_cfg(
-            self.init_cfg, 'LKConvNeXt',
-            'Run the ImageNet config the header of this config names.',
-            extra_keys=('embed_smaller_kernels', ))
-        if cfg is None:
-            super().init_weights()
-            return
-        load_backbone_checkpoint(
-            self, cfg['checkpoint'], prefix=cfg.get('prefix'), strict=True,
-            embed_smaller_kernels=cfg.get('embed_smaller_kernels', False),
-            map_location=cfg.get('map_location', 'cpu'))
-        self._is_init = True
-
-

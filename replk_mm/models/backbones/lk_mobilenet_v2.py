@@ -128,69 +128,6 @@ class LKInvertedResidual(nn.Module):
         return self._forward(x)
 
 
-# ----------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def from_mobilenet_v2_layout(state_dict, depthwise_paths, large_name='lkb_origin'):
-    """mmpretrain / mmseg ``MobileNetV2`` keys -> :class:`LKMobileNetV2` keys (same tensors).
-
-    Their depth-wise ``ConvModule`` at ``P`` holds ``P.conv.weight`` and ``P.bn.*``; here that
-    conv-BN is the large branch, ``P.<large_name>.conv.weight`` / ``P.<large_name>.bn.*``.
-    Every other key is the same in both layouts. Returns (new state dict, number of depth-wise
-    convs renamed).
-    """
-    renames = {}
-    for path in depthwise_paths:
-        if f'{path}.conv.weight' not in state_dict:
-            continue
-        for part in ('conv.', 'bn.'):
-            old = f'{path}.{part}'
-            renames.update({k: f'{path}.{large_name}.{part}{k[len(old):]}'
-                            for k in state_dict if k.startswith(old)})
-    converted = {renames.get(k, k): v for k, v in state_dict.items()}
-    return converted, sum(1 for k in renames if k.endswith('.conv.weight'))
-
-
-def check_depthwise_kernels(model, state_dict):
-    """Raise a ValueError naming the kernel sizes when the checkpoint's depth-wise kernels
-    differ from the model's (the usual mismatch in these studies)."""
-    differ = []
-    for path, module in model.depthwise_convs().items():
-        keys = (f'{path}.{module.large_name}.conv.weight', f'{path}.{module.merged_name}.weight')
-        for key in keys:
-            size = state_dict[key].shape[-1] if key in state_dict else module.kernel_size
-            if size != module.kernel_size:
-                differ.append(f'{path}: {size}x{size} in the checkpoint, '
-                              f'{module.kernel_size}x{module.kernel_size} in the model')
-    if differ:
-        shown = '\n  '.join(differ[:8]) + (f'\n  ... and {len(differ) - 8} more'
-                                           if len(differ) > 8 else '')
-        raise ValueError(
-            f'the checkpoint\'s depth-wise kernel sizes differ from the model\'s '
-            f'(kernel_sizes={model.kernel_sizes}):\n  {shown}\nBuild the backbone with the '
-            'kernel sizes the checkpoint was trained with.')
-
-
-def lk_mobilenet_v2_checkpoint_filter(state_dict, model):
-    """Backbone keys of an LKMobileNetV2 or an mmpretrain / mmseg MobileNetV2 checkpoint ->
-    ``model``'s keys: MobileNetV2's depth-wise conv-BN becomes the large branch, the final 1x1
-    conv is ignored when ``out_indices`` does not ask for it, and depth-wise kernel sizes that
-    differ from the model's are a ValueError naming them."""
-    state_dict, renamed = from_mobilenet_v2_layout(state_dict, model.depthwise_convs())
-    if renamed:
-        print_log(f'replk_mm: converted {renamed} depth-wise convs from the mmpretrain / mmseg '
-                  'MobileNetV2 layout', logger='current')
-    if not hasattr(model, 'conv2'):
-        unused = sorted(k for k in state_dict if k.startswith('conv2.'))
-        if unused:
-            print_log(f'replk_mm: ignoring the final 1x1 conv ({len(unused)} conv2.* keys): '
-                      'out_indices does not ask for it', logger='current')
-            state_dict = {k: v for k, v in state_dict.items() if not k.startswith('conv2.')}
-    check_depthwise_kernels(model, state_dict)
-    return state_dict
-
-
 @MODELS.register_module()
 class LKMobileNetV2(FreezeMixin, BaseModule):
     """MobileNet V2 with per-layer depth-wise kernel sizes, switchable identity shortcuts and an
@@ -232,7 +169,6 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
             that does not fit.
     """
     layer_settings = MOBILENET_V2_LAYERS
-    checkpoint_filter = staticmethod(lk_mobilenet_v2_checkpoint_filter)
     arch_settings = {
         '1.0x': dict(widen_factor=1.0),
         # The width whose params / FLOPs match the paper's MobileNet V2 table (docs).
@@ -392,6 +328,12 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
         return [self.conv1] + [getattr(self, name)
                                for name in self.layer_names[:self.frozen_stages]]
 
+    @staticmethod
+    def checkpoint_filter(state_dict, model):
+        """mmpretrain / mmseg MobileNetV2 and LKMobileNetV2 keys -> the model's (replk_mm's
+        checkpoint loader calls it; see :func:`lk_mobilenet_v2_checkpoint_filter`)."""
+        return lk_mobilenet_v2_checkpoint_filter(state_dict, model)
+
     def init_weights(self):
         cfg = pretrained_init_cfg(
             self.init_cfg, 'LKMobileNetV2',
@@ -402,3 +344,66 @@ class LKMobileNetV2(FreezeMixin, BaseModule):
         load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
                                  map_location=cfg.get('map_location', 'cpu'), strict=True)
         self._is_init = True
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def from_mobilenet_v2_layout(state_dict, depthwise_paths, large_name='lkb_origin'):
+    """mmpretrain / mmseg ``MobileNetV2`` keys -> :class:`LKMobileNetV2` keys (same tensors).
+
+    Their depth-wise ``ConvModule`` at ``P`` holds ``P.conv.weight`` and ``P.bn.*``; here that
+    conv-BN is the large branch, ``P.<large_name>.conv.weight`` / ``P.<large_name>.bn.*``.
+    Every other key is the same in both layouts. Returns (new state dict, number of depth-wise
+    convs renamed).
+    """
+    renames = {}
+    for path in depthwise_paths:
+        if f'{path}.conv.weight' not in state_dict:
+            continue
+        for part in ('conv.', 'bn.'):
+            old = f'{path}.{part}'
+            renames.update({k: f'{path}.{large_name}.{part}{k[len(old):]}'
+                            for k in state_dict if k.startswith(old)})
+    converted = {renames.get(k, k): v for k, v in state_dict.items()}
+    return converted, sum(1 for k in renames if k.endswith('.conv.weight'))
+
+
+def check_depthwise_kernels(model, state_dict):
+    """Raise a ValueError naming the kernel sizes when the checkpoint's depth-wise kernels
+    differ from the model's (the usual mismatch in these studies)."""
+    differ = []
+    for path, module in model.depthwise_convs().items():
+        keys = (f'{path}.{module.large_name}.conv.weight', f'{path}.{module.merged_name}.weight')
+        for key in keys:
+            size = state_dict[key].shape[-1] if key in state_dict else module.kernel_size
+            if size != module.kernel_size:
+                differ.append(f'{path}: {size}x{size} in the checkpoint, '
+                              f'{module.kernel_size}x{module.kernel_size} in the model')
+    if differ:
+        shown = '\n  '.join(differ[:8]) + (f'\n  ... and {len(differ) - 8} more'
+                                           if len(differ) > 8 else '')
+        raise ValueError(
+            f'the checkpoint\'s depth-wise kernel sizes differ from the model\'s '
+            f'(kernel_sizes={model.kernel_sizes}):\n  {shown}\nBuild the backbone with the '
+            'kernel sizes the checkpoint was trained with.')
+
+
+def lk_mobilenet_v2_checkpoint_filter(state_dict, model):
+    """Backbone keys of an LKMobileNetV2 or an mmpretrain / mmseg MobileNetV2 checkpoint ->
+    ``model``'s keys: MobileNetV2's depth-wise conv-BN becomes the large branch, the final 1x1
+    conv is ignored when ``out_indices`` does not ask for it, and depth-wise kernel sizes that
+    differ from the model's are a ValueError naming them."""
+    state_dict, renamed = from_mobilenet_v2_layout(state_dict, model.depthwise_convs())
+    if renamed:
+        print_log(f'replk_mm: converted {renamed} depth-wise convs from the mmpretrain / mmseg '
+                  'MobileNetV2 layout', logger='current')
+    if not hasattr(model, 'conv2'):
+        unused = sorted(k for k in state_dict if k.startswith('conv2.'))
+        if unused:
+            print_log(f'replk_mm: ignoring the final 1x1 conv ({len(unused)} conv2.* keys): '
+                      'out_indices does not ask for it', logger='current')
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith('conv2.')}
+    check_depthwise_kernels(model, state_dict)
+    return state_dict

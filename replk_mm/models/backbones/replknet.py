@@ -29,6 +29,77 @@ def mmcv_norm_layer(norm_cfg, channels):
     return build_norm_layer(norm_cfg, channels)[1]
 
 
+@MODELS.register_module()
+class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
+    """RepLKNet backbone.
+
+    Args:
+        arch (str | dict): '31B', '31L', 'XL', or a dict with keys ``large_kernel_sizes``,
+            ``layers``, ``channels`` (one entry per stage), ``small_kernel`` (int or None),
+            and optionally ``dw_ratio`` (default 1) and ``ffn_ratio`` (default 4).
+        in_channels (int): Input image channels.
+        out_indices (Sequence[int]): Stages whose outputs are returned, in 0..num_stages-1.
+        drop_path_rate (float): Stochastic depth rate, linearly increased over blocks.
+        small_kernel_merged (bool): Build the deploy form (one ``lkb_reparam`` conv per block).
+        norm_intermediate_features (bool): Apply a BN (``stages.i.norm``) to each output; the
+            official XL downstream models do. Only returned stages get one: with
+            ``out_indices=(3, )`` it is the official classifier's final ``norm``.
+        frozen_stages (int): -1 freezes nothing; 0 the stem; k >= 1 the stem, stages 0..k-1
+            and the transitions between them (the ResNet convention of mmdet/mmseg).
+        norm_eval (bool): Keep BN layers in eval mode (frozen statistics) while training.
+        with_cp (bool): Gradient checkpointing per block (saves memory, costs time).
+        norm_cfg (dict): Norm layer config, e.g. ``dict(type='SyncBN', requires_grad=True)``.
+        dw_conv_backend (str, optional): Force the depth-wise conv implementation
+            ('native', 'padded', 'fft', 'triton', 'auto'); None follows
+            ``replk_mm.ops.set_default_backend`` / ``REPLK_DW_CONV_BACKEND`` / auto.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``
+            loads official, downstream (``prefix='backbone.'``) or mmpretrain checkpoints and
+            reports missing/unexpected keys by name (see :func:`replknet_checkpoint_filter`).
+    """
+
+    def __init__(self, arch='31B', in_channels=3, out_indices=(0, 1, 2, 3), drop_path_rate=0.,
+                 small_kernel_merged=False, norm_intermediate_features=False, frozen_stages=-1,
+                 norm_eval=False, with_cp=False, norm_cfg=dict(type='BN'), dw_conv_backend=None,
+                 init_cfg=None):
+        num_stages = len(self.parse_arch(arch)['channels'])
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be an int in [-1, {num_stages}], '
+                             f'got {frozen_stages!r}')
+        super().__init__(
+            arch=arch, in_channels=in_channels, out_indices=out_indices,
+            drop_path_rate=drop_path_rate, small_kernel_merged=small_kernel_merged,
+            norm_intermediate_features=norm_intermediate_features, with_cp=with_cp,
+            norm_layer=functools.partial(mmcv_norm_layer, copy.deepcopy(norm_cfg)),
+            dw_conv_backend=dw_conv_backend, init_cfg=init_cfg)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self._freeze_stages()
+
+    def frozen_modules(self):
+        if self.frozen_stages < 0:
+            return []
+        return ([self.stem] + list(self.stages[:self.frozen_stages])
+                + list(self.transitions[:max(self.frozen_stages - 1, 0)]))
+
+    @staticmethod
+    def checkpoint_filter(state_dict, model):
+        """Official / mmpretrain RepLKNet keys -> the model's (replk_mm's checkpoint loader
+        calls it; see :func:`replknet_checkpoint_filter`)."""
+        return replknet_checkpoint_filter(state_dict, model)
+
+    def init_weights(self):
+        cfg = pretrained_init_cfg(
+            self.init_cfg, 'RepLKNet',
+            'Download the weights the config names (its header has the link).')
+        if cfg is None:
+            super().init_weights()
+            return
+        # not strict: an ImageNet checkpoint lacks e.g. the BNs of norm_intermediate_features
+        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                 map_location=cfg.get('map_location', 'cpu'), strict=False)
+        self._is_init = True
+
+
 def is_mmpretrain_classifier(state_dict):
     """Whether ``state_dict`` is an mmpretrain RepLKNet classifier's (``backbone.`` keys and
     ``head.fc``)."""
@@ -79,71 +150,3 @@ def replknet_checkpoint_filter(state_dict, model):
         print_log(f'replk_mm: ignoring the classification keys {sorted(ignored)}',
                   logger='current')
     return converted
-
-
-
-@MODELS.register_module()
-class RepLKNet(FreezeMixin, RepLKNetTrunk, BaseModule):
-    """RepLKNet backbone.
-
-    Args:
-        arch (str | dict): '31B', '31L', 'XL', or a dict with keys ``large_kernel_sizes``,
-            ``layers``, ``channels`` (one entry per stage), ``small_kernel`` (int or None),
-            and optionally ``dw_ratio`` (default 1) and ``ffn_ratio`` (default 4).
-        in_channels (int): Input image channels.
-        out_indices (Sequence[int]): Stages whose outputs are returned, in 0..num_stages-1.
-        drop_path_rate (float): Stochastic depth rate, linearly increased over blocks.
-        small_kernel_merged (bool): Build the deploy form (one ``lkb_reparam`` conv per block).
-        norm_intermediate_features (bool): Apply a BN (``stages.i.norm``) to each output; the
-            official XL downstream models do. Only returned stages get one: with
-            ``out_indices=(3, )`` it is the official classifier's final ``norm``.
-        frozen_stages (int): -1 freezes nothing; 0 the stem; k >= 1 the stem, stages 0..k-1
-            and the transitions between them (the ResNet convention of mmdet/mmseg).
-        norm_eval (bool): Keep BN layers in eval mode (frozen statistics) while training.
-        with_cp (bool): Gradient checkpointing per block (saves memory, costs time).
-        norm_cfg (dict): Norm layer config, e.g. ``dict(type='SyncBN', requires_grad=True)``.
-        dw_conv_backend (str, optional): Force the depth-wise conv implementation
-            ('native', 'padded', 'fft', 'triton', 'auto'); None follows
-            ``replk_mm.ops.set_default_backend`` / ``REPLK_DW_CONV_BACKEND`` / auto.
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``
-            loads official, downstream (``prefix='backbone.'``) or mmpretrain checkpoints and
-            reports missing/unexpected keys by name (see :func:`replknet_checkpoint_filter`).
-    """
-    checkpoint_filter = staticmethod(replknet_checkpoint_filter)
-
-    def __init__(self, arch='31B', in_channels=3, out_indices=(0, 1, 2, 3), drop_path_rate=0.,
-                 small_kernel_merged=False, norm_intermediate_features=False, frozen_stages=-1,
-                 norm_eval=False, with_cp=False, norm_cfg=dict(type='BN'), dw_conv_backend=None,
-                 init_cfg=None):
-        num_stages = len(self.parse_arch(arch)['channels'])
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {num_stages}], '
-                             f'got {frozen_stages!r}')
-        super().__init__(
-            arch=arch, in_channels=in_channels, out_indices=out_indices,
-            drop_path_rate=drop_path_rate, small_kernel_merged=small_kernel_merged,
-            norm_intermediate_features=norm_intermediate_features, with_cp=with_cp,
-            norm_layer=functools.partial(mmcv_norm_layer, copy.deepcopy(norm_cfg)),
-            dw_conv_backend=dw_conv_backend, init_cfg=init_cfg)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self._freeze_stages()
-
-    def frozen_modules(self):
-        if self.frozen_stages < 0:
-            return []
-        return ([self.stem] + list(self.stages[:self.frozen_stages])
-                + list(self.transitions[:max(self.frozen_stages - 1, 0)]))
-
-    def init_weights(self):
-        cfg = pretrained_init_cfg(
-            self.init_cfg, 'RepLKNet',
-            'Download the weights the config names (its header has the link).')
-        if cfg is None:
-            super().init_weights()
-            return
-        # not strict: an ImageNet checkpoint lacks e.g. the BNs of norm_intermediate_features
-        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 map_location=cfg.get('map_location', 'cpu'), strict=False)
-        self._is_init = True
-
