@@ -137,12 +137,17 @@ def replknet_checkpoint_filter(state_dict, model):
     """
     own = model.state_dict()
     last_norm = f'stages.{len(model.stages) - 1}.norm.'
+    if any(k.startswith(last_norm) and k not in own for k in state_dict):
+        print_log("replk_mm: converting an mmpretrain RepLKNet checkpoint to the official "
+                  "layout (its last stage's BN is the classifier's final norm)",
+                  logger='current')
+        state_dict = {('norm.' + k[len(last_norm):] if k.startswith(last_norm) else k): v
+                      for k, v in state_dict.items()}
     converted, ignored = {}, []
     for key, value in state_dict.items():
         if key.startswith('norm.') and last_norm + key[len('norm.'):] in own:
             converted[last_norm + key[len('norm.'):]] = value
-        elif key.startswith(('norm.', 'head.')) or \
-                (key.startswith(last_norm) and key not in own):
+        elif key.startswith(('norm.', 'head.')):
             ignored.append(key)
         else:
             converted[key] = value
