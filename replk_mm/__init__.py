@@ -12,6 +12,11 @@ Two layers, by dependency:
   installed). It is imported and registered here when mmengine is installed. Without mmengine
   (e.g. a GPU box with only torch and Triton) ``import replk_mm.ops`` still works, and touching
   a plugin name says what to install.
+
+With mmengine installed, importing replk_mm also adds the types mmengine checkpoints hold
+(its message hub, numpy arrays and scalars) to torch's weights-only allow-list
+(:func:`replk_mm.fileio.register_mmengine_checkpoint_globals`), so that any mmengine Runner in
+the process resumes without full pickle; nothing else is allowed.
 """
 from .layers import switch_to_deploy
 from .version import __version__
@@ -24,6 +29,8 @@ except ModuleNotFoundError as exc:
     _PLUGIN_MISSING = exc
 else:
     _PLUGIN_MISSING = None
+    from .fileio import register_mmengine_checkpoint_globals
+    register_mmengine_checkpoint_globals()
     from . import models as _models
     from .engine import optimizers as _optimizers  # noqa: F401  (the layer-decay constructor)
     from .models import RepLKNet
@@ -36,7 +43,7 @@ else:
 __all__ = ['RepLKNet', 'switch_to_deploy', 'MODELS', '__version__']
 
 _PLUGIN_NAMES = {'RepLKNet', 'MODELS', 'register_downstream', 'apis',
-                 'analysis', 'datasets', 'engine', 'models', 'registry'}
+                 'analysis', 'datasets', 'engine', 'fileio', 'models', 'registry'}
 
 
 def __getattr__(name):

@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -13,6 +14,59 @@ sys.path.insert(0, REPO)  # tools/ is importable as a package-less folder of scr
 # Same large kernels as RepLKNet-31B, narrow and shallow so CPU tests stay fast.
 TINY_ARCH = dict(large_kernel_sizes=[31, 29, 27, 13], layers=[1, 1, 2, 1],
                  channels=[8, 16, 32, 64], small_kernel=5)
+
+
+# Python source that makes every OpenMMLab import fail, as on a bare GPU box with torch only:
+# the first lines of a `python -c` script, or a sitecustomize.py.
+BLOCK_OPENMMLAB = textwrap.dedent('''
+    import importlib.abc
+    import sys
+
+    OPENMMLAB = ('mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain')
+
+
+    class NoOpenMMLab(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] in OPENMMLAB:
+                raise ModuleNotFoundError(f'No module named {name!r} (blocked)', name=name)
+
+
+    sys.meta_path.insert(0, NoOpenMMLab())
+''')
+
+
+def relative_error(a, b):
+    """max |a - b| over max |b| (a scalar)."""
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def ade_dataset(root, split='training', checked=False, **kwargs):
+    """mmseg's ADE20KDataset (or replk_mm's checked one) over ``root`` with the label loading
+    of the ADE20K configs (``reduce_zero_label``), in mmseg's scope."""
+    from mmengine.registry import init_default_scope
+    from mmseg.datasets import ADE20KDataset
+
+    from replk_mm.datasets.seg_checked import CheckedADE20KDataset
+    init_default_scope('mmseg')  # pipelines resolve mmseg's transforms, as in a config
+    return (CheckedADE20KDataset if checked else ADE20KDataset)(
+        data_root=root,
+        data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations', reduce_zero_label=True)],
+        **kwargs)
+
+
+@pytest.fixture(scope='module')
+def fast_config_parsing():
+    """Parse configs with the packages' metafiles read once (fast_test_helpers); a module
+    opts in with ``pytestmark = pytest.mark.usefixtures('fast_config_parsing')``."""
+    from fast_test_helpers import cached_package_metafiles
+    with cached_package_metafiles():
+        yield
 
 
 def free_port():

@@ -51,7 +51,7 @@ def _demo_model(config, scope):
 
     from mmengine.registry import init_default_scope
 
-    from replk_mm.apis.deploy import build_model
+    from replk_mm.apis.builder import build_model
     from replk_mm.apis.runner import load_config
     repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
     cfg = load_config(osp.join(repo, 'configs', 'demo', config))

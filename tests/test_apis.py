@@ -70,3 +70,40 @@ print('after')
     assert result.returncode == 3, result.stderr[-2000:]
     assert 'before' in result.stdout and 'after' not in result.stdout
     assert 'written before exit' in log.read_text()
+
+
+def _with_sync_bn(node):
+    """Every ``norm_cfg`` of a model config made SyncBN, as the paper configs have it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'norm_cfg' and isinstance(value, dict) and value.get('type') == 'BN':
+                value['type'] = 'SyncBN'
+            else:
+                _with_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _with_sync_bn(value)
+
+
+def test_sync_bn_is_built_as_bn_without_cuda(tmp_path, monkeypatch, fast_config_parsing):
+    """mmengine's revert_sync_batchnorm, in the builder (deploy, inference, analysis) and in
+    ReplkRunner (train / test), turns a config's SyncBN into BN where there is no CUDA."""
+    import os.path as osp
+
+    import torch
+    from conftest import REPO
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from replk_mm.apis.builder import build_model
+    from replk_mm.engine import ReplkRunner
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = apis.load_config(osp.join(REPO, 'configs', 'demo',
+                                    'upernet_replknet_tiny_demo_ade20k.py'))
+    cfg.model.backbone.init_cfg = None
+    _with_sync_bn(cfg.model)
+    assert 'SyncBN' in cfg.pretty_text
+    runner = ReplkRunner(model=cfg.model, work_dir=str(tmp_path), default_scope='mmseg',
+                         experiment_name='sync_bn_as_bn')
+    for model in (build_model(cfg), runner.model):
+        kinds = {type(m).__name__ for m in model.modules() if isinstance(m, _BatchNorm)}
+        assert kinds and not any('Sync' in k for k in kinds), kinds

@@ -19,7 +19,8 @@ from robustness_helpers import one_thread, write_ade20k, write_tiny_seg_config
 
 import replk_mm.engine.hooks as hooks_module
 from replk_mm.apis import train_runner
-from replk_mm.engine import AtomicCheckpointHook, ReplkRunner, read_checkpoint
+from replk_mm.engine import AtomicCheckpointHook, ReplkRunner
+from replk_mm.fileio import read_checkpoint
 
 KILL_POINTS = ('before_save', 'mid_write', 'after_rename', 'before_removal')
 

@@ -2,15 +2,11 @@ import re
 
 import pytest
 import torch
-from conftest import TINY_ARCH, randomize_bn
+from conftest import TINY_ARCH, num_params, randomize_bn
 
 from replk_mm import RepLKNet
 
 PARAMS = {'31B': 78_837_120, '31L': 171_130_944, 'XL': 333_382_656}
-
-
-def num_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize('arch', ['31B', '31L', 'XL'])

@@ -19,6 +19,7 @@ from conftest import free_port, run_tool
 pytest.importorskip('mmdet')
 
 from replk_mm.datasets.synthetic import make_coco_demo  # noqa: E402
+from replk_mm.fileio import read_checkpoint  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_DIR = osp.join(REPO, 'configs', 'demo')
@@ -174,7 +175,7 @@ def test_reparameterized_detector_gives_the_same_detections(workspace, trained_c
     merged = reparameterize([workspace['cascade'], trained_cascade['checkpoint'], deploy_ckpt,
                              '--deploy-config', deploy_cfg])
     assert merged == 5  # one large kernel per RepLK block: layers 1-1-2-1
-    state = torch.load(deploy_ckpt, map_location='cpu', weights_only=False)['state_dict']
+    state = read_checkpoint(deploy_ckpt)['state_dict']
     assert not any('lkb_origin' in k or 'small_conv' in k for k in state)
     from replk_mm.apis import init_detector
     # The deploy checkpoint keeps the training checkpoint's meta (class names).

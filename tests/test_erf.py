@@ -37,10 +37,6 @@ def test_official_erf_of_a_linear_conv_by_hand():
     expected = np.zeros((9, 9))
     expected[window] = 1.5
     np.testing.assert_allclose(compute_erf(net, [bright, dark]), expected)
-    # 'abs' (replk_mm's earlier method): gradient of the summed centre = +1 - 0.5 = 0.5 per
-    # tap, |.| summed over colours = 1.5, summed (not averaged) over images = 3.
-    expected[window] = 3.0
-    np.testing.assert_allclose(compute_erf(net, [bright, dark], method='abs'), expected)
 
 
 def test_official_erf_of_random_conv_matches_formula():
@@ -68,7 +64,6 @@ def test_area_ratio_follows_official_get_rectangle():
     delta[5, 5] = 7.0
     # the smallest square the official code tries is 3x3
     assert high_contribution_area_ratio(delta, 0.5) == pytest.approx(9 / 121)
-    assert high_contribution_area_ratio(delta, 0.5, method='abs') == pytest.approx(1 / 121)
     uniform = np.full((10, 10), 3.0)
     # shares of a uniform 10x10: 3x3 9%, 5x5 25%, 7x7 49%, 9x9 81%; strictly above t
     assert area_ratios(uniform) == pytest.approx({0.2: 0.25, 0.3: 0.49, 0.5: 0.81, 0.99: 1.0})

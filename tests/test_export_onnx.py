@@ -44,7 +44,8 @@ model = dict(
 
 def write_model(tmp_path, name, text):
     """A config file and a training-form checkpoint of its model (non-trivial BNs)."""
-    from replk_mm.deploy.models import build_model, load_deploy_config
+    from replk_mm.apis.builder import build_model
+    from replk_mm.deploy.models import load_deploy_config
     config = tmp_path / f'{name}.py'
     config.write_text(text)
     model = randomize_bn(build_model(load_deploy_config(str(config))))

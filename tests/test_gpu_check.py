@@ -5,29 +5,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
-from conftest import REPO
+from conftest import BLOCK_OPENMMLAB, REPO
 
 from replk_mm.ops import cost_model
 
 pytest.importorskip('triton')
-
-BLOCK_OPENMMLAB = textwrap.dedent('''
-    import importlib.abc
-    import sys
-
-
-    class NoOpenMMLab(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in ('mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain'):
-                raise ModuleNotFoundError(f'No module named {name!r} (blocked)', name=name)
-
-
-    sys.meta_path.insert(0, NoOpenMMLab())
-''')
-
 
 def test_gpu_check_dry_run(tmp_path):
     site = tmp_path / 'site'

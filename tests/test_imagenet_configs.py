@@ -13,18 +13,20 @@ import torch
 import torch.nn as nn
 import yaml
 from conftest import TINY_ARCH, randomize_bn
-from fast_test_helpers import cached_package_metafiles, one_torch_thread
+from fast_test_helpers import one_torch_thread
 from mmengine.optim import OptimWrapper
 from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 from official_layout import imagenet_checkpoint, official_backbone_keys
 
 from replk_mm.apis import load_config
-from replk_mm.apis.deploy import build_model
-from replk_mm.engine import read_checkpoint
+from replk_mm.apis.builder import build_model
+from replk_mm.fileio import read_checkpoint
 from replk_mm.layers import RepLKNetTrunk
 from replk_mm.models import convert_mmpretrain_to_official
 from replk_mm.models.checkpoint import CheckpointMismatchError, load_model_state_dict
 from replk_mm.utils.metafile import load_model_index
+
+pytestmark = pytest.mark.usefixtures('fast_config_parsing')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 INDEX = load_model_index(osp.join(REPO, 'model-index.yml'))
@@ -60,12 +62,6 @@ TINY = dict(TINY_ARCH, _delete_=True)  # channels 8-16-32-64
 # native depth-wise convs: no backend autotuning (measured on first use) in these short runs
 TINY_OPTIONS = {'model.backbone.arch': TINY, 'model.backbone.norm_cfg': dict(type='BN'),
                 'model.backbone.dw_conv_backend': 'native', 'model.head.in_channels': 64}
-
-
-@pytest.fixture(scope='module', autouse=True)
-def _fast_config_parsing():
-    with cached_package_metafiles():
-        yield
 
 
 @pytest.fixture
@@ -365,8 +361,7 @@ def test_layer_decay_finetune_trains_on_cpu(tmp_path, one_thread):
     for group in groups:
         assert group['initial_lr'] == pytest.approx(head_lr * 0.7 ** (5 - group['layer_id']))
     assert {g['layer_id'] for g in groups} == set(range(6))
-    checkpoint = torch.load(tmp_path / 'work' / 'epoch_2.pth', map_location='cpu',
-                            weights_only=False)
+    checkpoint = read_checkpoint(tmp_path / 'work' / 'epoch_2.pth')
     assert 'ema_state_dict' in checkpoint  # EMAHook ran; state_dict holds the EMA weights
     log = open(next((tmp_path / 'work').glob('*/*.log'))).read()
     losses = [float(v) for v in re.findall(r'\bloss: ([0-9.]+)', log)]

@@ -5,7 +5,6 @@ mmseg's / mmdet's inferencers and visualizers do the work, and bad inputs are na
 tools/demo/image_demo.py and the names earlier releases had."""
 import os.path as osp
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from replk_mm.apis import (
     read_image,
 )
 from replk_mm.datasets.synthetic import make_ade20k_demo, make_coco_demo
+from replk_mm.models.checkpoint import CheckpointMismatchError
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
@@ -201,7 +201,8 @@ def test_bad_inputs_are_named(files, tmp_path):
     with pytest.raises(FileNotFoundError, match='checkpoint .*missing.pth does not exist'):
         init_segmentor(SEG_CONFIG, str(tmp_path / 'missing.pth'), device='cpu')
     # the tiny checkpoint does not fit the demo config's wider model: the keys are named
-    with pytest.raises(RuntimeError, match=r'det.pth on .*cascade.*does not fit the model') as info:
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'det.pth on .*cascade.*does not fit the model') as info:
         init_detector(DET_CONFIG, files['det']['ckpt'], device='cpu')
     assert 'backbone.stem.0.conv.weight: checkpoint (8, 3, 3, 3) vs model (32, 3, 3, 3)' in \
         str(info.value)
@@ -213,7 +214,7 @@ def test_bad_inputs_are_named(files, tmp_path):
 
 
 def test_a_checkpoint_that_runs_code_is_refused(tmp_path):
-    from replk_mm.engine import CheckpointError
+    from replk_mm.fileio import CheckpointError
     bad = str(tmp_path / 'bad.pth')
     torch.save({'state_dict': {}, 'meta': {'x': _Payload()}}, bad)
     with pytest.raises(CheckpointError, match='bad.pth'):
@@ -245,22 +246,6 @@ def test_image_demo_names_a_missing_image(tmp_path):
     with pytest.raises(SystemExit, match='image_demo: image .*nope.png does not exist'):
         main([str(tmp_path / 'nope.png'), SEG_CONFIG, str(tmp_path / 'x.pth')])
 
-
-def test_earlier_names_still_work(files, models, tmp_path):
-    from replk_mm.apis import seg_inference
-    model = models['seg', 'ckpt']
-    pred = seg_inference.predict(model, files['seg']['image'])
-    out = str(tmp_path / 'overlay.png')
-    assert np.array_equal(seg_inference.save_overlay(model, files['seg']['image'], out), pred)
-    assert osp.isfile(out) and seg_inference.init_segmentor is init_segmentor
-    with pytest.warns(DeprecationWarning, match='replk_mm.demo.det_demo is deprecated'):
-        sys.modules.pop('replk_mm.demo.det_demo', None)
-        from replk_mm.demo import det_demo
-    model = models['det', 'ckpt']
-    results = det_demo.predict(model, model.cfg, [files['det']['image']])
-    drawn = det_demo.draw_predictions([files['det']['image']], results, model=model,
-                                      out_dir=str(tmp_path), scale=2)
-    assert [osp.basename(f) for f in drawn] == ['000000000002_pred.png']
 
 
 def test_run_demo_rejects_unknown_job():

@@ -8,11 +8,13 @@ import os.path as osp
 import pytest
 import torch
 from conftest import randomize_bn
-from fast_test_helpers import cached_package_metafiles, one_torch_thread
+from fast_test_helpers import one_torch_thread
 
 from replk_mm.apis import load_config
-from replk_mm.apis.deploy import build_model
+from replk_mm.apis.builder import build_model
 from replk_mm.utils.metafile import load_model_index
+
+pytestmark = pytest.mark.usefixtures('fast_config_parsing')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 INDEX = load_model_index(osp.join(REPO, 'model-index.yml'))
@@ -49,12 +51,6 @@ def kernel_params_change(kernels, small_kernel):
         if small_kernel is None:
             change -= n * c * (5 * 5 + 2)
     return change
-
-
-@pytest.fixture(scope='module', autouse=True)
-def _fast_config_parsing():
-    with cached_package_metafiles():
-        yield
 
 
 @pytest.fixture

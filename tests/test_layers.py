@@ -7,43 +7,28 @@ import textwrap
 import pytest
 import torch
 import torch.nn as nn
-from conftest import REPO, TINY_ARCH, randomize_bn
+from conftest import BLOCK_OPENMMLAB, REPO, TINY_ARCH, randomize_bn, relative_error
 
 from replk_mm.layers import (
-                             DropPath,
-                             ReparamLargeKernelConv,
-                             ReparamModule,
-                             RepLKNetTrunk,
-                             conv_kernel_bias,
-                             drop_path,
-                             is_deployed,
-                             switch_to_deploy,
+    DropPath,
+    ReparamLargeKernelConv,
+    ReparamModule,
+    RepLKNetTrunk,
+    conv_kernel_bias,
+    drop_path,
+    is_deployed,
+    switch_to_deploy,
 )
 
-
-def _relative_error(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
-
-
 # Runs with every OpenMMLab package made unimportable, as on a bare GPU box with torch only.
-TORCH_ONLY_SCRIPT = textwrap.dedent('''
-    import importlib, json, pkgutil, sys
-
-    BLOCKED = ('mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain')
-
-    class BlockOpenMMLab:
-        def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in BLOCKED:
-                raise ModuleNotFoundError(f'No module named {name!r} (blocked)', name=name)
-            return None
-
-    sys.meta_path.insert(0, BlockOpenMMLab())
+TORCH_ONLY_SCRIPT = BLOCK_OPENMMLAB + textwrap.dedent('''
+    import importlib, json, pkgutil
     import torch
     import replk_mm.layers
     from replk_mm.layers import RepLKNetTrunk, is_deployed, switch_to_deploy
     for info in pkgutil.walk_packages(replk_mm.layers.__path__, 'replk_mm.layers.'):
         importlib.import_module(info.name)
-    assert not [m for m in sys.modules if m.split('.')[0] in BLOCKED]
+    assert not [m for m in sys.modules if m.split('.')[0] in OPENMMLAB]
 
     torch.manual_seed(0)
     arch = json.loads(sys.argv[1])
@@ -84,7 +69,7 @@ def _check_merge_is_exact(model, x):
         assert switch_to_deploy(model) == 0  # idempotent: nothing left, nothing changed
         after = model(x)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
-    assert _relative_error(after, before) < 1e-5
+    assert relative_error(after, before) < 1e-5
     assert is_deployed(model)
     return model
 
@@ -129,7 +114,7 @@ def test_deploy_form_loads_merged_state_and_keeps_backend():
     assert trained.lkb_reparam.backend == 'fft'
     deploy = ReparamLargeKernelConv(4, 9, 5, small_kernel_merged=True)
     deploy.load_state_dict(trained.state_dict(), strict=True)
-    assert deploy.merged and _relative_error(deploy(x), expected) < 1e-5
+    assert deploy.merged and relative_error(deploy(x), expected) < 1e-5
 
 
 def test_biased_conv_followed_by_bn_folds_exactly():
@@ -140,7 +125,7 @@ def test_biased_conv_followed_by_bn_folds_exactly():
     with torch.no_grad():
         expected = bn(conv(x))
         result = nn.functional.conv2d(x, fused.weight, fused.bias, padding=1)
-    assert _relative_error(result, expected) < 1e-5
+    assert relative_error(result, expected) < 1e-5
 
 
 def test_nothing_to_merge_is_an_error():

@@ -10,13 +10,13 @@ from unittest import mock
 
 import pytest
 import torch
-from conftest import randomize_bn
+from conftest import num_params, randomize_bn
 from mmengine.config import Config
 
 from replk_mm import switch_to_deploy
 from replk_mm.apis import load_config
-from replk_mm.models.backbones.lk_convnext import LKConvNeXt, load_lk_convnext_checkpoint
-from replk_mm.models.checkpoint import CheckpointMismatchError
+from replk_mm.models.backbones.lk_convnext import LKConvNeXt
+from replk_mm.models.checkpoint import CheckpointMismatchError, load_backbone_checkpoint
 from replk_mm.ops import set_default_backend
 from replk_mm.utils.metafile import load_model_index
 
@@ -57,10 +57,6 @@ def meta_device():
                            lambda *a, **k: linspace(*a, **dict(k, device='cpu'))), \
             torch.device('meta'):
         yield
-
-
-def num_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 def randomize(model, seed=0):
@@ -172,7 +168,8 @@ def test_official_checkpoint_loads_with_no_missing_key_and_classifies_like_mmpre
     ckpt = official_checkpoint(depths, channels)
     torch.save(ckpt, tmp_path / 'convnext_tiny_1k_224.pth')
     model = LKConvNeXt('tiny', out_indices=(3, ), gap_before_final_norm=True)
-    report = load_lk_convnext_checkpoint(model, str(tmp_path / 'convnext_tiny_1k_224.pth'))
+    report = load_backbone_checkpoint(model, str(tmp_path / 'convnext_tiny_1k_224.pth'),
+                                      strict=True)
     assert report.missing == [] and report.unexpected == [] and report.mismatched == []
     state = model.state_dict()
     assert torch.equal(state['stages.2.8.dwconv.lkb_origin.weight'],

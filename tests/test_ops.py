@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from conftest import BLOCK_OPENMMLAB
 
 from replk_mm.ops import (
     DepthwiseConv2d,
@@ -562,20 +563,7 @@ def test_autotuning_inside_gradient_checkpointing():
 
 
 # ---------------------------------------------------------------------------- torch only
-TORCH_ONLY = textwrap.dedent('''
-    import importlib.abc
-    import sys
-
-    OPENMMLAB = ('mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain')
-
-
-    class NoOpenMMLab(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split('.')[0] in OPENMMLAB:
-                raise ModuleNotFoundError(f'No module named {name!r} (blocked)', name=name)
-
-
-    sys.meta_path.insert(0, NoOpenMMLab())
+TORCH_ONLY = BLOCK_OPENMMLAB + textwrap.dedent('''
     import torch
     import torch.nn.functional as F
 

@@ -1,12 +1,10 @@
+import copy
+
 import pytest
 import torch
-from conftest import TINY_ARCH, randomize_bn
+from conftest import TINY_ARCH, randomize_bn, relative_error
 
 from replk_mm import RepLKNet, switch_to_deploy
-
-
-def _relative_error(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.mark.parametrize('arch', ['31B', '31L', 'XL', 'tiny'])
@@ -19,7 +17,7 @@ def test_switch_to_deploy_is_equivalent(arch):
         model.switch_to_deploy()
         after = model(x)
     for a, b in zip(after, before):
-        assert _relative_error(a, b) < 1e-5
+        assert relative_error(a, b) < 1e-5
     assert model.deployed
     keys = list(model.state_dict())
     assert not any('lkb_origin' in k or 'small_conv' in k for k in keys)
@@ -44,7 +42,7 @@ def test_helper_reparameterizes_any_containing_model():
         assert switch_to_deploy(model) == sum(TINY_ARCH['layers'])
         assert switch_to_deploy(model) == 0  # idempotent
         after = model(x)[0]
-    assert _relative_error(after, before) < 1e-5
+    assert relative_error(after, before) < 1e-5
     with pytest.raises(ValueError, match='contains no RepLKNet'):
         switch_to_deploy(torch.nn.Linear(2, 2))
 
@@ -60,7 +58,7 @@ def test_deploy_form_model_loads_reparameterized_state():
     assert not result.missing_keys and not result.unexpected_keys
     with torch.no_grad():
         for a, b in zip(deploy(x), expected):
-            assert _relative_error(a, b) < 1e-5
+            assert relative_error(a, b) < 1e-5
 
 
 def test_no_small_kernel_arch_merges_bn_only():
@@ -71,10 +69,30 @@ def test_no_small_kernel_arch_merges_bn_only():
     with torch.no_grad():
         before = model(x)
         model.switch_to_deploy()
-        assert all(_relative_error(a, b) < 1e-5 for a, b in zip(model(x), before))
+        assert all(relative_error(a, b) < 1e-5 for a, b in zip(model(x), before))
 
 
-def test_reparam_gradients_flow_in_deploy_form():
-    model = RepLKNet(TINY_ARCH, small_kernel_merged=True)
-    model(torch.randn(2, 3, 64, 64))[-1].sum().backward()
-    assert model.stages[0].blocks[0].large_kernel.lkb_reparam.weight.grad is not None
+def test_deploy_form_gradients_equal_the_training_forms():
+    """The merged conv is the same function of the input and of its kernel: input gradients are
+    equal, and the merged kernel's gradient times the large branch's BN scale is the training
+    form's large-kernel gradient (a wrong scale, shift or padding in the merge breaks both)."""
+    model = randomize_bn(RepLKNet(TINY_ARCH)).eval()
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    sum(o.square().sum() for o in model(x)).backward()
+    deploy = copy.deepcopy(model)
+    switch_to_deploy(deploy)
+    deploy.zero_grad()
+    x_deploy = x.detach().clone().requires_grad_(True)
+    sum(o.square().sum() for o in deploy(x_deploy)).backward()
+    assert relative_error(x_deploy.grad, x.grad) < 1e-4
+    checked = 0
+    for name, trained in model.named_modules():
+        if hasattr(trained, 'lkb_origin'):
+            merged = deploy.get_submodule(name)
+            bn = trained.lkb_origin.bn
+            scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).view(-1, 1, 1, 1)
+            expected = trained.lkb_origin.conv.weight.grad
+            assert relative_error(merged.lkb_reparam.weight.grad * scale, expected) < 1e-4
+            assert merged.lkb_reparam.bias.grad is not None
+            checked += 1
+    assert checked == sum(TINY_ARCH['layers'])

@@ -50,7 +50,8 @@ randomness = dict(seed=7, deterministic=True)
 def _weights(work_dir):
     path = osp.join(work_dir, f'iter_{ITERS}.pth')
     assert osp.isfile(path), glob.glob(osp.join(work_dir, '*'))
-    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+    from replk_mm.fileio import read_checkpoint
+    return read_checkpoint(path)['state_dict']
 
 
 def test_deterministic_training_gives_identical_weights(tmp_path):

@@ -1,6 +1,5 @@
 """replk_mm's Runner (what tools/train.py builds) resumes an mmengine run where it stopped,
 reading the checkpoint weights-only (torch's default), not with full pickle."""
-import pickle
 
 import pytest
 import torch
@@ -9,7 +8,8 @@ from fast_test_helpers import one_torch_thread
 from mmengine.model import BaseModel
 
 from replk_mm import RepLKNet
-from replk_mm.engine import ReplkRunner, allow_mmengine_checkpoints
+from replk_mm.engine import ReplkRunner, ResumeError
+from replk_mm.fileio import read_checkpoint
 
 
 class TinyClassifier(BaseModel):
@@ -32,8 +32,8 @@ def _dataset():
             for i in range(8)]
 
 
-def _runner(work_dir, max_iters, resume=False):
-    return ReplkRunner(
+def _runner(work_dir, max_iters, resume=False, **kwargs):
+    return ReplkRunner(**kwargs,
         model=TinyClassifier(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=_dataset(), batch_size=2, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
@@ -57,12 +57,7 @@ def _train_stop_and_resume(tmp_path):
     first.train()
     saved_state = first.optim_wrapper.state_dict()['state']
 
-    # An mmengine checkpoint needs more than torch's default weights-only allowlist (its message
-    # hub, numpy values): exactly what allow_mmengine_checkpoints() adds.
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(tmp_path / 'iter_2.pth', weights_only=True)
-    with allow_mmengine_checkpoints():
-        assert 'message_hub' in torch.load(tmp_path / 'iter_2.pth', weights_only=True)
+    assert 'message_hub' in read_checkpoint(tmp_path / 'iter_2.pth')  # weights-only
 
     resumed = _runner(tmp_path, max_iters=4, resume=True)
     resumed.load_or_resume()
@@ -74,3 +69,23 @@ def _train_stop_and_resume(tmp_path):
     resumed.train()
     assert resumed.iter == 4
     assert (tmp_path / 'iter_4.pth').exists()
+
+
+def test_resume_from_another_models_checkpoint_says_resuming_needs_the_same_model(tmp_path):
+    """Training state of another model (a 3-class head): resuming restores the optimizer too,
+    so partial loading cannot apply; the error says so and points at load_from."""
+    other = TinyClassifier()
+    other.head = torch.nn.Linear(64, 3)
+    path = str(tmp_path / 'other.pth')
+    torch.save({'meta': dict(epoch=0, iter=2), 'message_hub': {},
+                'state_dict': other.state_dict()}, path)
+    runner = _runner(tmp_path, max_iters=4, resume=True, load_from=path,
+                     cfg=dict(allow_partial_load=True))  # as --allow-partial
+    with pytest.raises(ResumeError) as info:
+        runner.load_or_resume()
+    message = str(info.value)
+    for expected in ("head.weight: checkpoint (3, 64) vs model (2, 64)",
+                     'needs the same model and optimizer', '--allow-partial does not apply',
+                     f'--cfg-options load_from={path}'):
+        assert expected in message, message
+    assert runner.iter == 0

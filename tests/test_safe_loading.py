@@ -1,7 +1,8 @@
 """Checkpoints are read weights-only: mmengine checkpoints through exactly the types they hold,
 a checkpoint that would run code on unpickling is refused on every path a user has (and its code
 does not run), files that are not checkpoints get errors naming them, and importing replk_mm
-changes nothing about how other code loads checkpoints."""
+allow-lists exactly the types mmengine checkpoints hold, so that a plain mmengine Runner
+resumes."""
 import functools
 import http.server
 import os
@@ -23,14 +24,14 @@ from robustness_helpers import (
 )
 
 from replk_mm import RepLKNet
-from replk_mm.engine import (
+from replk_mm.fileio import (
                              ALLOW_UNSAFE_ENV,
                              NotACheckpointError,
                              UnsafeCheckpointError,
                              allow_mmengine_checkpoints,
+                             mmengine_checkpoint_globals,
                              read_checkpoint,
 )
-from replk_mm.engine.safe_load import mmengine_checkpoint_globals
 
 # -- read_checkpoint: what is refused, what a bad file says --------------------------------------
 
@@ -117,6 +118,24 @@ def test_urls_are_downloaded_then_read_weights_only(http_dir, tmp_path):
     assert not marker.exists()
 
 
+def test_mmengine_zoo_names_are_read_weights_only(http_dir, tmp_path, monkeypatch):
+    """open-mmlab:// names resolve to a URL that is read like any other (mmengine's own loader
+    for them unpickles with full pickle)."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    root, url = http_dir
+    marker = tmp_path / 'code_ran'
+    write_crafted_checkpoint(root / 'zoo_crafted.pth', marker)
+    torch.save({'state_dict': {'w': torch.ones(2)}}, root / 'zoo_good.pth')
+    monkeypatch.setattr(mmengine_checkpoint, 'get_external_models', lambda: {
+        'good': f'{url}/zoo_good.pth', 'crafted': f'{url}/zoo_crafted.pth'})
+    assert torch.equal(read_checkpoint('open-mmlab://good')['state_dict']['w'], torch.ones(2))
+    with pytest.raises(UnsafeCheckpointError, match='zoo_crafted.pth'):
+        read_checkpoint('open-mmlab://crafted')
+    assert not marker.exists()
+    with pytest.raises(FileNotFoundError, match="knows no model 'nothere'"):
+        read_checkpoint('open-mmlab://nothere')
+
+
 # -- allow_mmengine_checkpoints: exactly mmengine's types, nothing left behind --------------------
 
 def test_context_adds_only_what_is_missing_and_restores_exactly():
@@ -150,25 +169,89 @@ def test_the_allowlist_holds_no_code_running_callables():
         restricted(os, 'system')
 
 
-def test_import_replk_mm_changes_no_checkpoint_loading():
-    """In a fresh interpreter: torch's safe globals and mmengine's loader schemes are the same
-    before and after importing replk_mm (and its apis, engine, datasets)."""
-    script = """
+PLAIN_RUNNER = """
+import os, pickle, sys
 import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
+
+work_dir, crafted = sys.argv[1:3]
+
+
+class Tiny(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 2)
+
+    def forward(self, inputs, labels, mode='loss'):
+        logits = self.fc(torch.stack(inputs))
+        return dict(loss=torch.nn.functional.cross_entropy(logits, torch.stack(labels)))
+
+
+def runner(name, iters, **kwargs):
+    data = [dict(inputs=torch.ones(2) * i, labels=torch.tensor(i % 2)) for i in range(4)]
+    return Runner(
+        model=Tiny(), work_dir=work_dir, experiment_name=name, log_level='WARNING',
+        train_dataloader=dict(dataset=data, batch_size=2, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='pseudo_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        train_cfg=dict(by_epoch=False, max_iters=iters),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False)),
+        **kwargs)
+
+
 def state():
-    return (sorted(map(str, torch.serialization.get_safe_globals())),
+    return (set(map(str, torch.serialization.get_safe_globals())),
             {k: f'{v.__module__}.{v.__qualname__}' for k, v in CheckpointLoader._schemes.items()})
+
+
 before = state()
-import replk_mm, replk_mm.apis, replk_mm.engine, replk_mm.datasets.seg_checked
-import replk_mm.datasets.coco_checked
-after = state()
-assert before == after, (before, after)
-print('unchanged', len(after[1]))
+runner('first', 1).train()  # writes iter_1.pth (message hub, numpy values)
+try:
+    runner('plain', 2, resume=True).load_or_resume()
+except pickle.UnpicklingError:
+    print('RESULT plain mmengine refuses its own checkpoint')
+
+import replk_mm  # what custom_imports=dict(imports=['replk_mm']) does
+from replk_mm.fileio import mmengine_checkpoint_globals
+added, schemes = state()[0] - before[0], state()[1]
+ours = set(map(str, mmengine_checkpoint_globals()))
+# exactly mmengine's types (torch's own modules, e.g. torch._dynamo, may add some of theirs)
+assert ours - before[0] <= added and all("'torch." in a for a in added - ours), added - ours
+assert schemes == before[1]  # mmengine's loaders are not replaced
+resumed = runner('resumed', 2, resume=True)
+resumed.load_or_resume()
+assert resumed.iter == 1, resumed.iter
+resumed.train()
+assert resumed.iter == 2 and os.path.isfile(os.path.join(work_dir, 'iter_2.pth'))
+print('RESULT resumed after import replk_mm')
+try:
+    runner('crafted', 2, resume=True, load_from=crafted).load_or_resume()
+except pickle.UnpicklingError:
+    print('RESULT crafted refused')
 """
-    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                            cwd=REPO, timeout=300)
-    assert result.returncode == 0 and 'unchanged' in result.stdout, result.stderr[-3000:]
+
+
+def test_plain_mmengine_runner_resumes_after_import_replk_mm(tmp_path):
+    """In a fresh interpreter, as mmseg's or mmdet's tools/train.py runs a config with
+    custom_imports=['replk_mm']: mmengine's own Runner cannot resume its checkpoint under
+    torch's weights-only default, resumes after ``import replk_mm`` (which adds exactly the
+    types of :func:`mmengine_checkpoint_globals` and replaces no loader), and still refuses a
+    crafted checkpoint without running its code."""
+    marker = tmp_path / 'code_ran'
+    crafted = write_crafted_checkpoint(tmp_path / 'crafted.pth', marker)
+    result = subprocess.run(
+        [sys.executable, '-c', PLAIN_RUNNER, str(tmp_path / 'work'), crafted],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+        env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    said = [line[len('RESULT '):] for line in result.stdout.splitlines()
+            if line.startswith('RESULT ')]
+    assert said == ['plain mmengine refuses its own checkpoint', 'resumed after import replk_mm',
+                    'crafted refused'], result.stdout[-3000:]
+    assert not marker.exists()
 
 
 # -- every path a user has refuses the crafted checkpoint ----------------------------------------

@@ -6,6 +6,7 @@ import os.path as osp
 import shutil
 
 import pytest
+from conftest import ade_dataset
 
 from replk_mm.datasets.synthetic import make_ade20k_demo, make_cityscapes_demo
 
@@ -30,18 +31,6 @@ def _mmseg_scope():
     init_default_scope('mmseg')  # pipelines resolve mmseg's transforms, as in a config
 
 
-def _ade_dataset(root, split='training', checked=False, **kwargs):
-    from mmseg.datasets import ADE20KDataset
-
-    from replk_mm.datasets.seg_checked import CheckedADE20KDataset
-    return (CheckedADE20KDataset if checked else ADE20KDataset)(
-        data_root=root,
-        data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations', reduce_zero_label=True)],
-        **kwargs)
-
-
 # ----------------------------------------------------------------- broken data names the file
 @pytest.fixture
 def broken_root(ade_root, tmp_path):
@@ -55,7 +44,7 @@ def test_corrupt_image_error_names_the_file(broken_root, checked):
     bad = osp.join(broken_root, 'images', 'training', 'ADE_train_00000002.jpg')
     with open(bad, 'wb') as f:
         f.write(b'this is not a jpeg')
-    dataset = _ade_dataset(broken_root, checked=checked)
+    dataset = ade_dataset(broken_root, checked=checked)
     with pytest.raises(Exception, match='ADE_train_00000002.jpg'):
         dataset[1]
 
@@ -66,7 +55,7 @@ def test_corrupt_annotation_error_names_the_file(broken_root):
     with open(bad, 'wb') as f:
         f.write(b'\x89PNG truncated')
     # mmseg's own class says only "cannot identify image file <_io.BytesIO ...>"
-    dataset = _ade_dataset(broken_root, checked=True)
+    dataset = ade_dataset(broken_root, checked=True)
     with pytest.raises(SampleLoadError, match=r'seg_map_path .*ADE_train_00000003\.png'):
         dataset[2]
 
@@ -74,7 +63,7 @@ def test_corrupt_annotation_error_names_the_file(broken_root):
 @pytest.mark.parametrize('checked', [False, True])
 def test_missing_annotation_error_names_the_file(broken_root, checked):
     os.remove(osp.join(broken_root, 'annotations', 'training', 'ADE_train_00000004.png'))
-    dataset = _ade_dataset(broken_root, checked=checked)
+    dataset = ade_dataset(broken_root, checked=checked)
     with pytest.raises(FileNotFoundError, match='ADE_train_00000004.png'):
         dataset[3]
 
@@ -84,7 +73,7 @@ def test_missing_image_in_split_file_error_names_the_file(broken_root, checked):
     split = osp.join(broken_root, 'train.txt')
     with open(split, 'w') as f:
         f.write('ADE_train_00000001\nADE_train_00000099\n')
-    dataset = _ade_dataset(broken_root, checked=checked, ann_file='train.txt')
+    dataset = ade_dataset(broken_root, checked=checked, ann_file='train.txt')
     assert len(dataset) == 2
     with pytest.raises(FileNotFoundError, match='ADE_train_00000099.jpg'):
         dataset[1]
@@ -94,9 +83,9 @@ def test_missing_dataset_says_where_and_how_to_point_at_it(tmp_path):
     from replk_mm.datasets.seg_checked import DatasetNotFoundError
     with pytest.raises(DatasetNotFoundError,
                        match=r'image folder .*images/training does not exist.*data_root'):
-        _ade_dataset(str(tmp_path / 'nowhere'), checked=True)
+        ade_dataset(str(tmp_path / 'nowhere'), checked=True)
     with pytest.raises(FileNotFoundError):  # still a FileNotFoundError for callers
-        _ade_dataset(str(tmp_path / 'nowhere'), checked=True)
+        ade_dataset(str(tmp_path / 'nowhere'), checked=True)
 
 
 def test_empty_dataset_is_an_error_naming_the_suffixes(tmp_path):
@@ -105,7 +94,7 @@ def test_empty_dataset_is_an_error_naming_the_suffixes(tmp_path):
         os.makedirs(tmp_path / 'empty' / sub)
     (tmp_path / 'empty' / 'images' / 'training' / 'a.png').write_bytes(b'')  # wrong suffix
     with pytest.raises(DatasetNotFoundError, match=r"no images ending in '\.jpg'"):
-        _ade_dataset(str(tmp_path / 'empty'), checked=True)
+        ade_dataset(str(tmp_path / 'empty'), checked=True)
 
 
 @pytest.mark.parametrize('config,layout', [('upernet_31b_ade20k.py', 'ade'),

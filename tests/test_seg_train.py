@@ -19,6 +19,7 @@ from conftest import free_port, run_tool
 from mmengine.hooks import Hook
 
 from replk_mm.datasets.synthetic import make_ade20k_demo
+from replk_mm.fileio import read_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'upernet_replknet_tiny_demo_ade20k.py')
@@ -178,8 +179,7 @@ def test_resume_continues_stoppedrun_tool(trained):
     runner.train()
 
     assert snapshot.iter == HALF
-    saved = torch.load(osp.join(work_dir, f'iter_{HALF}.pth'), map_location='cpu',
-                       weights_only=False)['optimizer']
+    saved = read_checkpoint(osp.join(work_dir, f'iter_{HALF}.pth'))['optimizer']
     state = snapshot.optimizer
     assert state['param_groups'][0]['lr'] == pytest.approx(saved['param_groups'][0]['lr'])
     assert state['state'].keys() == saved['state'].keys()

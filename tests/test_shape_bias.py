@@ -147,7 +147,8 @@ def test_tool_prints_writes_and_plots(stimuli, tmp_path, monkeypatch, capsys):
 
 def test_real_classifier_from_config(stimuli, tmp_path):
     from replk_mm.analysis.shape_bias import classifier_from_config
-    from replk_mm.deploy.models import build_model, load_deploy_config
+    from replk_mm.apis.builder import build_model
+    from replk_mm.deploy.models import load_deploy_config
     paths = {}
     for classes in (1000, 10):
         config = tmp_path / f'cls{classes}.py'

@@ -11,8 +11,9 @@ from conftest import TINY_ARCH
 from robustness_helpers import one_thread, write_ade20k, write_tiny_seg_config
 
 from replk_mm import RepLKNet, apis, switch_to_deploy
-from replk_mm.apis.deploy import build_model
+from replk_mm.apis.builder import build_model
 from replk_mm.engine import ResumeError
+from replk_mm.fileio import read_checkpoint
 from replk_mm.models.checkpoint import CheckpointMismatchError, KeyReport, load_backbone_checkpoint
 
 
@@ -126,7 +127,7 @@ def test_load_from_is_strict_unless_allowed(ckpts):
     partial.load_or_resume()
     assert 'shape mismatches' in _logs(ckpts['base'] / 'lf2')
     # the fitting tensors were loaded: the first stem conv is the checkpoint's
-    saved = torch.load(ckpts['other_arch'], weights_only=True)['state_dict']
+    saved = read_checkpoint(ckpts['other_arch'])['state_dict']
     key = 'backbone.stem.0.conv.weight'
     torch.testing.assert_close(partial.model.state_dict()[key], saved[key])
 
@@ -185,7 +186,7 @@ def test_resume_with_nothing_to_resume_falls_back_to_load_from(ckpts):
     runner.load_or_resume()
     assert f"nothing to resume in {work_dir} (no last_checkpoint file): loading load_from " \
            f"{ckpts['own']}" in _logs(work_dir)
-    saved = torch.load(ckpts['own'], weights_only=True)['state_dict']
+    saved = read_checkpoint(ckpts['own'])['state_dict']
     key = 'decode_head.conv_seg.weight'
     torch.testing.assert_close(runner.model.state_dict()[key], saved[key])
     assert runner.iter == 0

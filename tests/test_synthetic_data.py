@@ -2,12 +2,12 @@
 mmdet's own dataset classes with the real label conventions, generation is deterministic, a
 dataset made with the same arguments is reused, a foreign folder is never written to, and bad
 arguments are named."""
-import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
+from conftest import ade_dataset
 from PIL import Image
 
 from replk_mm.datasets import synthetic as syn
@@ -80,20 +80,9 @@ def test_ade20k_layout_and_label_values(roots):
     assert values <= {0, 1, 42, 115, 120} and {1, 42, 115, 120} & values
 
 
-def _ade_dataset(root, **kwargs):
-    from mmengine.registry import init_default_scope
-    from mmseg.datasets import ADE20KDataset
-    init_default_scope('mmseg')
-    return ADE20KDataset(
-        data_root=root, data_prefix=dict(img_path='images/training',
-                                         seg_map_path='annotations/training'),
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations', reduce_zero_label=True)], **kwargs)
-
-
 def test_real_ade20k_dataset_reads_it(roots):
     root = roots['ade20k'].root
-    dataset = _ade_dataset(root)
+    dataset = ade_dataset(root)
     assert len(dataset) == 4 and len(dataset.metainfo['classes']) == 150
     sample = dataset[0]
     raw = np.array(Image.open(sample['seg_map_path']))
@@ -103,7 +92,7 @@ def test_real_ade20k_dataset_reads_it(roots):
     assert (gt[raw == 0] == 255).all()
     assert (gt[raw != 0] == raw[raw != 0] - 1).all()
     # the demo config's metainfo selects the four classes, in order
-    dataset = _ade_dataset(root, metainfo=dict(classes=syn.ADE20K_DEMO_CLASSES))
+    dataset = ade_dataset(root, metainfo=dict(classes=syn.ADE20K_DEMO_CLASSES))
     assert dataset.metainfo['classes'] == syn.ADE20K_DEMO_CLASSES == roots['ade20k'].classes
     for i in range(len(dataset)):
         sample = dataset[i]
@@ -229,18 +218,6 @@ def test_a_foreign_folder_is_never_written(layout, tmp_path):
     with pytest.raises(FileExistsError, match='is not a replk_mm demo dataset'):
         syn.make_demo_dataset(layout, str(foreign), **TINY[layout])
     assert os.listdir(foreign) == ['thesis.tex']
-
-
-def test_an_older_generators_coco_folder_is_replaced(tmp_path):
-    root = tmp_path / 'old'
-    (root / 'annotations').mkdir(parents=True)
-    (root / 'train2017').mkdir()
-    (root / 'train2017' / '000000000099.jpg').write_bytes(b'old')
-    (root / 'annotations' / 'instances_train2017.json').write_text(json.dumps(
-        dict(info=dict(description='replk_mm synthetic shapes (COCO layout)'), images=[])))
-    data = syn.make_coco_demo(str(root), num_train=2, num_val=1)
-    assert not data.reused
-    assert sorted(os.listdir(root / 'train2017')) == ['000000000001.jpg', '000000000002.jpg']
 
 
 @pytest.mark.parametrize('layout,kwargs,message', [

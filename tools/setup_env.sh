@@ -63,7 +63,7 @@ else
   WHEEL_DIR="$CACHE/wheels/$KEY"
   WHEEL=$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$WHEEL" ]; then
-    echo "no cached wheel under $WHEEL_DIR: building mmcv from source (10-20 min on 2 cores)"
+    echo "no cached wheel under $WHEEL_DIR: building mmcv from source (minutes; the wheel is cached for next time)"
     BUILD=$(mktemp -d)
     trap 'rm -rf "$BUILD"' EXIT
     "${PIP[@]}" download -q --no-deps --no-binary :all: -d "$BUILD" "mmcv==$MMCV_VERSION"

@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint with a replk_mm config (mmseg or mmdet)."""
+"""Evaluate a checkpoint with a replk_mm config (mmseg, mmdet or mmpretrain)."""
 import argparse
 import os
 

@@ -1,4 +1,4 @@
-"""Train a replk_mm config (mmseg or mmdet, chosen by the config's default_scope)."""
+"""Train a replk_mm config (mmseg, mmdet or mmpretrain, chosen by the config's default_scope)."""
 import argparse
 import os
 

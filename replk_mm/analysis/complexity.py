@@ -23,6 +23,8 @@ from typing import Mapping, Tuple
 import torch
 import torch.nn as nn
 
+from ..apis.builder import count_params, eval_crop_size, eval_resize_scale
+
 # mmdet 2.x's forward_dummy: random proposals for the RoI heads, the first 100 for masks
 DUMMY_PROPOSALS = 1000
 DUMMY_MASK_ROIS = 100
@@ -43,10 +45,6 @@ class Complexity:
     counted: str  # which forward pass was counted
     seconds: float
     by_operator: Mapping[str, int] = field(default_factory=dict)
-
-
-def count_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 class _Forward(nn.Module):
@@ -172,19 +170,9 @@ def model_complexity(model, input_shape, num_proposals=DUMMY_PROPOSALS,
                       by_operator=by_operator)
 
 
-def _transforms(cfg, split):
-    dataloader = cfg.get(f'{split}_dataloader') or {}
-    dataset = dataloader.get('dataset') or {}
-    return list(dataset.get('pipeline') or cfg.get(f'{split}_pipeline') or [])
-
-
 def _test_scale(cfg):
-    for t in _transforms(cfg, 'test'):
-        if str(t.get('type', '')).split('.')[-1] in ('Resize', 'RandomResize') and \
-                t.get('scale'):
-            scale = t['scale']
-            return (scale, scale) if isinstance(scale, int) else tuple(scale)
-    return None
+    found = eval_resize_scale(cfg)
+    return found[0] if found else None
 
 
 def _crop_size(cfg):
@@ -192,19 +180,6 @@ def _crop_size(cfg):
     if size is None:
         return None
     return (size, size) if isinstance(size, int) else tuple(size)
-
-
-def _classification_size(cfg):
-    size = None
-    for t in _transforms(cfg, 'test'):
-        kind = str(t.get('type', '')).split('.')[-1]
-        if kind in ('CenterCrop', 'RandomCrop', 'RandomResizedCrop') and t.get('crop_size'):
-            size = t['crop_size']
-        elif kind in ('Resize', 'ResizeEdge') and size is None:
-            size = t.get('scale')
-    if size is None:
-        return None
-    return (size, size) if isinstance(size, int) else (size[1], size[0])
 
 
 def paper_input_shape(cfg):
@@ -232,7 +207,7 @@ def paper_input_shape(cfg):
         w = int(long * factor) // NETWORK_STRIDE * NETWORK_STRIDE
         return (h, w)
     if scope == 'mmpretrain':
-        size = _classification_size(cfg)
+        size = eval_crop_size(cfg)
         if size is None:
             raise ValueError('cannot infer the FLOPs input size: the config has no test '
                              'pipeline crop or resize; pass the shape (--shape H W)')

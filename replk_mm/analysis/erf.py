@@ -16,9 +16,6 @@ The method of the official ``erf/visualize_erf.py`` and ``erf/analyze_erf.py``
   area of the smallest centred square, of side 3, 5, 7..., whose share of the total is above
   t, divided by the image area (:func:`high_contribution_area_ratio`).
 
-Method ``'abs'`` is what replk_mm did before: the centre response summed without ReLU, the
-absolute value of the gradient, and maps summed (not averaged) over images; its area ratio
-starts from a 1x1 square and accepts a share equal to t.
 """
 import glob
 import json
@@ -35,18 +32,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ERF_METHODS = ('official', 'abs')
+ERF_METHOD = 'official'  # recorded with each result
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # torchvision's ImageFolder extensions (the official script reads ImageNet through it)
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
-
-
-def check_method(method):
-    if method not in ERF_METHODS:
-        raise ValueError(f'ERF method must be one of {ERF_METHODS}, got {method!r}')
-    return method
 
 
 def default_erf_layer(backbone):
@@ -92,24 +83,20 @@ def probe_features(backbone, images, stage=-1, layer=None):
     return _as_feature_map(captured[-1], -1, f'module {layer!r}')
 
 
-def contribution_maps(backbone, images, stage=-1, method='official', layer=None):
+def contribution_maps(backbone, images, stage=-1, layer=None):
     """Per-image contribution maps of a batch (N, 3, H, W) -> (N, H, W) float64 array."""
-    check_method(method)
     images = images.detach().clone().requires_grad_(True)
     features = probe_features(backbone, images, stage, layer)
     h, w = features.shape[-2:]
-    centre = features[:, :, h // 2, w // 2]
-    if method == 'official':
-        centre = F.relu(centre)
+    centre = F.relu(features[:, :, h // 2, w // 2])
     # The images are independent in eval mode, so the batch sum gives each image's gradient.
     grad, = torch.autograd.grad(centre.sum(), images)
-    grad = F.relu(grad) if method == 'official' else grad.abs()
-    return grad.sum(dim=1).cpu().double().numpy()
+    return F.relu(grad).sum(dim=1).cpu().double().numpy()
 
 
-def erf_of_batch(backbone, images, stage=-1, method='official', layer=None):
+def erf_of_batch(backbone, images, stage=-1, layer=None):
     """Contribution map of a batch (N, 3, H, W), summed over its images -> (H, W) array."""
-    return contribution_maps(backbone, images, stage, method, layer).sum(axis=0)
+    return contribution_maps(backbone, images, stage, layer).sum(axis=0)
 
 
 @contextmanager
@@ -129,8 +116,7 @@ def _frozen_eval(module):
         module.train(training)
 
 
-def compute_erf(backbone, images, stage=-1, batch_size=1, progress=None, method='official',
-                layer=None):
+def compute_erf(backbone, images, stage=-1, batch_size=1, progress=None, layer=None):
     """ERF (contribution-score matrix) of ``backbone`` over (3, H, W) image tensors.
 
     Args:
@@ -141,8 +127,6 @@ def compute_erf(backbone, images, stage=-1, batch_size=1, progress=None, method=
             the model is in eval mode).
         progress (Callable[[int, int], None], optional): Called after each batch with the
             images done and the total.
-        method (str): 'official' (mean over images of ReLU'd gradients of the ReLU'd centre)
-            or 'abs' (sum over images of absolute gradients of the summed centre).
         layer (str, optional): Probe this sub-module's output instead (e.g. the value of
             :func:`default_erf_layer`).
 
@@ -150,7 +134,6 @@ def compute_erf(backbone, images, stage=-1, batch_size=1, progress=None, method=
         np.ndarray: (H, W) float64. The backbone's mode and ``requires_grad`` flags are
         restored afterwards.
     """
-    check_method(method)
     images = list(images)
     if not images:
         raise ValueError('compute_erf needs at least one image')
@@ -160,7 +143,7 @@ def compute_erf(backbone, images, stage=-1, batch_size=1, progress=None, method=
     with _frozen_eval(backbone):
         for start in range(0, len(images), batch_size):
             batch = torch.stack(images[start:start + batch_size])
-            for contribution in contribution_maps(backbone, batch, stage, method, layer):
+            for contribution in contribution_maps(backbone, batch, stage, layer):
                 if np.isnan(contribution).any():
                     skipped += 1
                     continue
@@ -173,7 +156,7 @@ def compute_erf(backbone, images, stage=-1, batch_size=1, progress=None, method=
     if skipped:
         warnings.warn(f'compute_erf: {skipped} of {len(images)} images gave NaN maps and were '
                       'skipped (as the official script does)')
-    return total / used if method == 'official' else total
+    return total / used
 
 
 def normalize_erf(erf):
@@ -182,15 +165,14 @@ def normalize_erf(erf):
     return erf / erf.max() if erf.max() > 0 else erf
 
 
-def high_contribution_area_ratio(erf, threshold, method='official'):
+def high_contribution_area_ratio(erf, threshold):
     """Share of the image taken by the smallest centred square holding more than
     ``threshold`` of the (normalized) ERF.
 
-    ``'official'``: squares of side 3, 5, ... (the official ``get_rectangle``), a share
-    strictly above t; where no such square fits inside the image the answer is 1.0 (the whole
-    image; the official script fails there). ``'abs'``: squares from side 1, a share >= t.
+    Squares of side 3, 5, ... (the official ``get_rectangle``), a share strictly above t;
+    where no such square fits inside the image the answer is 1.0 (the whole image; the
+    official script fails there).
     """
-    check_method(method)
     if not 0 < threshold <= 1:
         raise ValueError(f'threshold must be in (0, 1], got {threshold}')
     data = normalize_erf(erf)
@@ -199,22 +181,16 @@ def high_contribution_area_ratio(erf, threshold, method='official'):
         raise ValueError('the ERF is zero everywhere: no contribution to measure')
     h, w = data.shape
     cy, cx = h // 2, w // 2
-    if method == 'official':
-        for i in range(1, h // 2):
-            window = data[max(cy - i, 0):cy + i + 1, max(cx - i, 0):cx + i + 1]
-            if window.sum() / total > threshold:
-                return window.size / data.size
-        return 1.0
-    for r in range(max(h, w)):
-        window = data[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1]
-        if window.sum() >= threshold * total:
+    for i in range(1, h // 2):
+        window = data[max(cy - i, 0):cy + i + 1, max(cx - i, 0):cx + i + 1]
+        if window.sum() / total > threshold:
             return window.size / data.size
     return 1.0
 
 
-def area_ratios(erf, thresholds=THRESHOLDS, method='official'):
+def area_ratios(erf, thresholds=THRESHOLDS):
     """``{threshold: area ratio}`` for each threshold."""
-    return {t: high_contribution_area_ratio(erf, t, method) for t in thresholds}
+    return {t: high_contribution_area_ratio(erf, t) for t in thresholds}
 
 
 def erf_colormap(data):
@@ -228,8 +204,7 @@ def erf_colormap(data):
     return ListedColormap(colormaps['RdYlGn'](np.linspace(low, high, 256)))
 
 
-def plot_erf(erfs, out_file, titles=None, thresholds=THRESHOLDS, method='official',
-             table=True):
+def plot_erf(erfs, out_file, titles=None, thresholds=THRESHOLDS, table=True):
     """One heat map per ERF (normalized as the paper shows them), side by side, with the
     area-ratio table underneath. Returns ``out_file``."""
     import matplotlib
@@ -239,7 +214,7 @@ def plot_erf(erfs, out_file, titles=None, thresholds=THRESHOLDS, method='officia
     titles = list(titles) if titles else [f'model {i + 1}' for i in range(len(erfs))]
     if len(titles) != len(erfs):
         raise ValueError(f'{len(titles)} titles for {len(erfs)} ERFs')
-    ratios = [area_ratios(erf, thresholds, method) for erf in erfs]
+    ratios = [area_ratios(erf, thresholds) for erf in erfs]
     n = len(erfs)
     height = 4.2 + (0.3 * (len(thresholds) + 1) if table else 0)
     fig = plt.figure(figsize=(max(3.6 * n, 5), height))
@@ -408,7 +383,8 @@ def build_erf_model(spec, checkpoint=None, label=None, layer='auto', kernel_size
             from ..layers import ARCH_SETTINGS
             raise ValueError(f'unknown ERF model {spec!r}: give {sorted(ERF_ARCHS)}, a RepLKNet '
                              f'arch {sorted(ARCH_SETTINGS)}, or a config file (.py or pkg::)')
-        from ..deploy.models import build_model, load_checkpoint_strict, load_deploy_config
+        from ..apis.builder import build_model
+        from ..deploy.models import load_checkpoint_strict, load_deploy_config
         model = build_model(load_deploy_config(spec))
         if checkpoint:
             load_checkpoint_strict(model, checkpoint)
@@ -422,8 +398,8 @@ def build_erf_model(spec, checkpoint=None, label=None, layer='auto', kernel_size
     return ErfModel(label=label or name, backbone=backbone, layer=layer, source=source)
 
 
-def compare_erfs(models, images, out_file, method='official', thresholds=THRESHOLDS,
-                 batch_size=1, progress=print, stage=-1):
+def compare_erfs(models, images, out_file, thresholds=THRESHOLDS, batch_size=1, progress=print,
+                 stage=-1):
     """Measure each :class:`ErfModel` on ``images``, write the figure ``out_file``, the raw
     matrices next to it (``<stem>.<label>.npy``) and the ratios (``<stem>.json``).
 
@@ -444,17 +420,17 @@ def compare_erfs(models, images, out_file, method='official', thresholds=THRESHO
             progress(f'[erf] model {index}/{len(models)} {label}: {done}/{total} images')
 
         erf = compute_erf(model.backbone, images, stage=stage, batch_size=batch_size,
-                          progress=report, method=method, layer=model.layer)
+                          progress=report, layer=model.layer)
         npy = f'{stem}.{slug(model.label)}.npy'
         os.makedirs(osp.dirname(osp.abspath(npy)), exist_ok=True)
         np.save(npy, erf)
-        ratios = {f'{t:g}': r for t, r in area_ratios(erf, thresholds, method).items()}
+        ratios = {f'{t:g}': r for t, r in area_ratios(erf, thresholds).items()}
         progress(f'[erf] {model.label}: high-contribution area ratio '
                  + ', '.join(f't={float(t):.0%}: {r:.4f}' for t, r in ratios.items()))
         results.append(ErfResult(label=model.label, source=model.source, layer=model.layer,
-                                 method=method, num_images=len(images), size=size,
+                                 method=ERF_METHOD, num_images=len(images), size=size,
                                  area_ratio=ratios, npy=npy, erf=erf))
-    plot_erf([r.erf for r in results], out_file, labels, thresholds, method)
+    plot_erf([r.erf for r in results], out_file, labels, thresholds)
     with open(f'{stem}.json', 'w') as f:
         json.dump([{k: v for k, v in asdict(r).items() if k != 'erf'} for r in results], f,
                   indent=2)
@@ -473,7 +449,7 @@ def erf_table(results: List[ErfResult]):
     return '\n'.join(lines)
 
 
-__all__ = ['ERF_METHODS', 'THRESHOLDS', 'default_erf_layer', 'probe_features',
+__all__ = ['ERF_METHOD', 'THRESHOLDS', 'default_erf_layer', 'probe_features',
            'contribution_maps', 'erf_of_batch',
            'compute_erf', 'normalize_erf', 'high_contribution_area_ratio', 'area_ratios',
            'plot_erf', 'list_images', 'load_erf_images', 'noise_images', 'ErfModel',

@@ -348,13 +348,8 @@ def classifier_from_config(config, checkpoint, progress=print):
     Returns:
         tuple: (classify, dict(mean=..., std=..., rgb=...)) with mean / std on [0, 1] values.
     """
-    from ..deploy.models import (
-                                 build_model,
-                                 load_checkpoint_strict,
-                                 load_deploy_config,
-                                 preprocess_of,
-                                 reparameterize,
-    )
+    from ..apis.builder import build_model, reparameterize
+    from ..deploy.models import load_checkpoint_strict, load_deploy_config, preprocess_of
     cfg = load_deploy_config(config)
     if cfg.default_scope != 'mmpretrain':
         raise ValueError(f'{config}: shape bias needs an mmpretrain ImageNet classifier config, '

@@ -4,11 +4,10 @@ import inspect
 
 import torch
 from mmengine.logging import print_log
-from mmengine.registry import DefaultScope, init_default_scope
 
-from ..engine.safe_load import read_checkpoint
-from ..models import switch_to_deploy
-from ..models.checkpoint import load_model_state_dict, unwrap_state_dict
+from ..layers import reparam_modules
+from ..models.checkpoint import load_checkpoint
+from .builder import build_model, reparameterize
 from .runner import load_config
 
 
@@ -38,14 +37,6 @@ def mark_deploy_form(node):
     return found
 
 
-def build_model(cfg):
-    scope = cfg.default_scope
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(cfg.model)
-
-
 def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None, allow_partial=False):
     """Load `checkpoint` into the model of `config`, merge the kernels and save to `out`.
 
@@ -56,12 +47,13 @@ def reparameterize_checkpoint(config, checkpoint, out, deploy_config=None, allow
     """
     cfg = load_config(config)
     model = build_model(cfg)
-    loaded = read_checkpoint(checkpoint, map_location='cpu')
-    state_dict = unwrap_state_dict(loaded)
-    load_model_state_dict(model, state_dict, strict=not allow_partial, source=checkpoint,
-                          partial_hint='To convert only what fits, pass --allow-partial.')
-    model.eval()
-    merged = switch_to_deploy(model)
+    if not reparam_modules(model):
+        raise ValueError(f'{config}: the model has no re-parameterizable module (no RepLKNet '
+                         'block, LKConvNeXt or LKMobileNetV2 with a small kernel): nothing to '
+                         'merge')
+    loaded = load_checkpoint(model, checkpoint, strict=not allow_partial, source=checkpoint,
+                             partial_hint='To convert only what fits, pass --allow-partial.')
+    merged = reparameterize(model)
     # keep the original meta (dataset_meta gives inferencers their class names)
     meta = dict(loaded.get('meta', {}), replk_mm_deploy=True)
     torch.save({'state_dict': model.state_dict(), 'meta': meta}, out)

@@ -15,9 +15,10 @@ replaced. replk_mm adds exactly what those lack:
   mmdet 2.x ``CLASSES``), else from the config's test set; never the silent fallbacks (mmseg's
   Cityscapes names, mmdet's 80 COCO names) that mislabel a converted or re-parameterized
   checkpoint without meta;
-* **strict, safe loading**: the checkpoint is read with weights-only unpickling
-  (:func:`replk_mm.engine.read_checkpoint`) and must fit the model exactly; a checkpoint that
-  does not is an error naming the keys, not a warning over a partly random model;
+* **strict, safe loading**: the checkpoint goes through replk_mm's loader
+  (:mod:`replk_mm.models.checkpoint`: weights-only reading) and must fit the model exactly; a
+  checkpoint that does not is an error naming the keys, not a warning over a partly random
+  model;
 * **readable pictures of small images**: ``scale`` / ``min_size`` draw them enlarged.
 """
 import copy
@@ -29,12 +30,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import DATASETS, DefaultScope
 
-from ..engine import read_checkpoint
 from ..models.backbones.unireplknet import DEPLOY_KEY as UNIREPLKNET_DEPLOY_KEY
-from ..models.checkpoint import load_model_state_dict, unwrap_state_dict
+from ..models.checkpoint import load_checkpoint, read_checkpoint
+from .builder import build_model
 from .deploy import mark_deploy_form
 from .runner import load_config
 
@@ -87,7 +87,6 @@ def _class_meta(ckpt, cfg, scope, checkpoint, config_name):
     else:
         classes = palette = None
     if not classes or not palette:
-        registry = __import__(f'{scope}.registry', fromlist=['DATASETS']).DATASETS
         dataset_cfg = cfg.get('test_dataloader', {}).get('dataset')
         if dataset_cfg is None and not classes:
             raise ValueError(f'neither checkpoint {checkpoint} (meta.dataset_meta) nor '
@@ -96,7 +95,7 @@ def _class_meta(ckpt, cfg, scope, checkpoint, config_name):
         if dataset_cfg is not None:
             # lazy_init: only the metainfo is needed, no annotation file is read
             with DefaultScope.overwrite_default_scope(scope):
-                metainfo = registry.build(dict(dataset_cfg, lazy_init=True)).metainfo
+                metainfo = DATASETS.build(dict(dataset_cfg, lazy_init=True)).metainfo
         if not classes:
             classes = metainfo['classes']
             palette = metainfo.get('palette')
@@ -124,16 +123,10 @@ def _init_model(config, checkpoint, device, cfg_options, scope):
         if backbone is not None and 'init_cfg' in backbone:
             backbone.init_cfg = None  # the checkpoint has the weights: no pre-trained download
     cfg.model.pop('pretrained', None)
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(cfg.model)
-    if not str(device).startswith('cuda'):
-        model = revert_sync_batchnorm(model)  # SyncBN needs CUDA
+    model = build_model(cfg, device=device)  # SyncBN as BN off CUDA
     if ckpt is not None:
         # strict: every missing, unexpected or mis-shaped key is named, with the likely cause
-        load_model_state_dict(model, unwrap_state_dict(ckpt),
-                              source=f'checkpoint {checkpoint} on {config_name}')
+        load_checkpoint(model, ckpt, source=f'checkpoint {checkpoint} on {config_name}')
     else:
         print_log(f'no checkpoint given: the {_SCOPE_TASK[scope]} model of {config_name} '
                   'has random weights', logger='current', level=30)

@@ -1,4 +1,4 @@
-"""Config -> mmengine Runner for training and testing, for mmseg and mmdet configs alike.
+"""Config -> mmengine Runner for training and testing, for mmseg, mmdet and mmpretrain configs.
 
 `tools/train.py` and `tools/test.py` are thin wrappers over these functions, so tests can call
 them directly. The config's ``default_scope`` decides which downstream package is used.
@@ -52,27 +52,11 @@ def load_config(config, cfg_options=None):
     return cfg
 
 
-def _replace_sync_bn(node):
-    """SyncBN -> BN everywhere in a config (SyncBN needs CUDA)."""
-    replaced = 0
-    if isinstance(node, dict):
-        if node.get('type') in ('SyncBN', 'MMSyncBN'):
-            node['type'] = 'BN'
-            replaced += 1
-        for value in node.values():
-            replaced += _replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            replaced += _replace_sync_bn(value)
-    return replaced
-
-
 def adapt_to_device(cfg, launcher):
-    """Let GPU configs run unchanged on a CPU-only machine (gloo, BN, DDP without devices)."""
+    """Let GPU configs run unchanged on a CPU-only machine (gloo, DDP without devices); the
+    Runner builds SyncBN layers as BN there (:meth:`ReplkRunner.build_model`)."""
     if torch.cuda.is_available():
         return cfg
-    if _replace_sync_bn(cfg.model):
-        print_log('replk_mm: no CUDA device: SyncBN layers are built as BN', logger='current')
     if launcher != 'none':
         cfg.setdefault('env_cfg', ConfigDict())
         cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
@@ -102,9 +86,8 @@ def exit_if_distributed(code=0):
 
     gloo's worker threads free a finished collective's tensors lazily, and that needs the GIL;
     during interpreter finalization it aborts the process ("terminate called without an active
-    exception", SIGABRT) after a successful run. Measured with 2 processes (DDP steps +
-    all_gather_object, as mmengine's evaluation does): 5 of 30 runs aborted, 6 of 30 with
-    destroy_process_group() alone, 0 of 50 when leaving this way. Checkpoints, logs and
+    exception", SIGABRT) after a successful run; ``destroy_process_group()`` alone does not
+    prevent it (the measurements are in DEVELOPERS.md). Checkpoints, logs and
     visualizer backends are written and closed by then; logging and stdio are flushed here.
     """
     if not _closed_a_process_group:

@@ -14,7 +14,6 @@ from .models import (
                      graph_module,
                      image_to_input,
                      load_deploy_model,
-                     reparameterize,
                      resolve_config,
 )
 from .onnx import (
@@ -32,6 +31,6 @@ from .onnx import (
 
 __all__ = ['ExportableAdaptiveAvgPool2d', 'replace_adaptive_avg_pools', 'DeployModel',
            'Preprocess', 'check_input_shape', 'default_input_shape', 'graph_module',
-           'image_to_input', 'load_deploy_model', 'reparameterize', 'resolve_config',
+           'image_to_input', 'load_deploy_model', 'resolve_config',
            'DEFAULT_RTOL', 'ExportCheckError', 'ExportReport', 'GraphReport', 'OnnxRunner',
            'difference', 'export_and_check', 'export_onnx', 'inspect_onnx', 'require_onnx']

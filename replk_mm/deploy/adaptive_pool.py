@@ -61,7 +61,8 @@ def replace_adaptive_avg_pools(model):
     :class:`ExportableAdaptiveAvgPool2d`; returns how many were replaced.
 
     A ``F.adaptive_avg_pool2d`` call inside some ``forward`` is not a module and is not
-    replaced; :func:`replk_mm.deploy.check_dynamic_export` catches what that bakes in.
+    replaced; :func:`replk_mm.deploy.export_and_check` catches what that bakes in (it runs
+    the exported graph at a second input size).
     """
     replaced = 0
     for parent in list(model.modules()):

@@ -22,7 +22,8 @@ from typing import Callable, List, Optional
 
 import torch
 
-from .models import count_parameters, load_deploy_model, reparameterize
+from ..apis.builder import count_params, reparameterize
+from .models import load_deploy_model
 
 RUNTIMES = ('pytorch', 'onnxruntime')
 DEVICES = ('cpu', 'cuda')
@@ -175,7 +176,7 @@ def benchmark_deploy(configs, *, device='cpu', batch=1, shape=None, rounds=5, it
             else:
                 forms = [('as is (no re-param)', forms[0][1])]
             for form, graph in forms:
-                params = count_parameters(graph)
+                params = count_params(graph)
                 row = SpeedRow(label, form, 'pytorch', params)
                 runners.append(_Runner(row, _pytorch_runner(graph.eval(), inputs, device)))
                 if not onnx:

@@ -19,8 +19,6 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from ..layers import reparam_modules, switch_to_deploy
-
 TASKS = {'mmseg': 'segmentation', 'mmdet': 'detection', 'mmpretrain': 'classification'}
 DET_OUTPUTS = ('neck', 'head')
 MIN_SIDE = 32  # every supported backbone downsamples by 32
@@ -84,54 +82,14 @@ def load_deploy_config(config, cfg_options=None):
     return load_config(resolve_config(config), cfg_options)
 
 
-def _plain_bn(node):
-    """The config with SyncBN as BN: identical in eval mode, and no process group needed."""
-    if isinstance(node, dict):
-        node = type(node)({k: _plain_bn(v) for k, v in node.items()})
-        if node.get('type') in ('SyncBN', 'MMSyncBN'):
-            node['type'] = 'BN'
-        return node
-    if isinstance(node, (list, tuple)):
-        return type(node)(_plain_bn(v) for v in node)
-    return node
-
-
-def build_model(cfg):
-    """Build ``cfg.model`` in the config's scope, in eval mode, without loading weights.
-
-    As mmengine's Runner does, a top-level ``data_preprocessor`` (mmpretrain configs) is used
-    when the model has none. SyncBN is built as BN (the same in eval mode).
-    """
-    from mmengine.registry import DefaultScope, init_default_scope
-    scope = cfg.default_scope
-    init_default_scope(scope)
-    model_cfg = _plain_bn(cfg.model)
-    if model_cfg.get('data_preprocessor') is None and cfg.get('data_preprocessor'):
-        model_cfg['data_preprocessor'] = cfg.data_preprocessor
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(model_cfg)
-    return model.eval()
-
-
 def load_checkpoint_strict(model, checkpoint):
-    """Load a whole-model checkpoint (weights-only reading, every key must fit)."""
-    from ..engine.safe_load import read_checkpoint
-    from ..models.checkpoint import load_model_state_dict, unwrap_state_dict
-    state_dict = unwrap_state_dict(read_checkpoint(checkpoint, map_location='cpu'))
-    state_dict = {k: v for k, v in state_dict.items() if not k.startswith('data_preprocessor.')}
-    return load_model_state_dict(
-        model, state_dict, strict=True, source=checkpoint,
+    """Load a whole-model checkpoint through replk_mm's loader (weights-only reading, every
+    key must fit)."""
+    from ..models.checkpoint import load_checkpoint
+    return load_checkpoint(
+        model, checkpoint, strict=True, source=checkpoint,
         partial_hint='The checkpoint must be one trained with this config (a whole-model '
                      'checkpoint, training or deploy form as the config builds it).')
-
-
-def reparameterize(model):
-    """Merge every re-parameterizable module of ``model`` (eval mode); 0 if it has none."""
-    model.eval()
-    if not reparam_modules(model):
-        return 0
-    return switch_to_deploy(model)
 
 
 def preprocess_of(cfg):
@@ -145,15 +103,6 @@ def preprocess_of(cfg):
     return Preprocess(tuple(float(m) for m in mean), tuple(float(s) for s in std), rgb)
 
 
-def _pipeline_steps(cfg):
-    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
-    dataset = loader.get('dataset', {}) if isinstance(loader, dict) else {}
-    while isinstance(dataset, dict) and 'dataset' in dataset and 'pipeline' not in dataset:
-        dataset = dataset['dataset']  # wrappers (RepeatDataset, ...)
-    steps = dataset.get('pipeline') if isinstance(dataset, dict) else None
-    return steps or cfg.get('test_pipeline') or []
-
-
 def _pair(value):
     if isinstance(value, int):
         return value, value
@@ -163,22 +112,22 @@ def _pair(value):
 def default_input_shape(cfg, task):
     """(H, W) the config tests at: a classifier's crop, a segmentor's crop size, a detector's
     test scale padded to its size divisor. None when the config does not say."""
-    steps = _pipeline_steps(cfg)
+    from ..apis.builder import eval_crop_size, eval_pipeline, eval_resize_scale
     pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
     if task == 'segmentation' and pre.get('size'):
         return _pair(pre['size'])
     if task == 'classification':
-        for step in steps:
-            if step.get('type') == 'CenterCrop' and step.get('crop_size'):
-                w, h = _pair(step['crop_size'])  # mmpretrain crop sizes are (w, h)
-                return h, w
-    for step in steps:
-        if step.get('type') in ('Resize', 'RandomResize') and step.get('scale'):
-            w, h = _pair(step['scale'])  # mmcv scales are (w, h)
-            if step.get('keep_ratio'):  # the long side bounds both
-                h, w = min(h, w), max(h, w)
-            divisor = pre.get('pad_size_divisor') or pre.get('size_divisor') or 1
-            return -(-h // divisor) * divisor, -(-w // divisor) * divisor
+        size = eval_crop_size(cfg)
+        if size is not None:
+            return size
+    found = eval_resize_scale(cfg)
+    if found is not None:
+        (w, h), keep_ratio = found  # mmcv scales are (w, h)
+        if keep_ratio:  # the long side bounds both
+            h, w = min(h, w), max(h, w)
+        divisor = pre.get('pad_size_divisor') or pre.get('size_divisor') or 1
+        return -(-h // divisor) * divisor, -(-w // divisor) * divisor
+    for step in eval_pipeline(cfg):
         if step.get('type') == 'ResizeEdge' and step.get('scale'):
             return step['scale'], step['scale']
     return None
@@ -307,6 +256,7 @@ def load_deploy_model(config, checkpoint=None, shape=None, det_output='neck',
             raise ValueError(f'{config}: cannot tell the input size from the config (no crop '
                              'size or test Resize scale); pass the shape (--shape H W)')
     shape = check_input_shape(tuple(shape))
+    from ..apis.builder import build_model, reparameterize
     model = build_model(cfg)
     if checkpoint is not None:
         load_checkpoint_strict(model, checkpoint)
@@ -347,13 +297,8 @@ def as_outputs(out) -> Tuple[torch.Tensor, ...]:
     return (out, ) if isinstance(out, torch.Tensor) else tuple(out)
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 __all__ = ['TASKS', 'DET_OUTPUTS', 'Preprocess', 'DeployModel', 'resolve_config',
-           'load_deploy_config', 'build_model', 'load_checkpoint_strict', 'reparameterize',
-           'preprocess_of', 'default_input_shape', 'check_input_shape', 'graph_module',
-           'load_deploy_model', 'output_names', 'image_to_input', 'random_input', 'as_outputs',
-           'count_parameters', 'SegmentorLogits', 'DetectorFeatures', 'DetectorHeadOutputs',
-           'ClassifierLogits']
+           'load_deploy_config', 'load_checkpoint_strict', 'preprocess_of',
+           'default_input_shape', 'check_input_shape', 'graph_module', 'load_deploy_model',
+           'output_names', 'image_to_input', 'random_input', 'as_outputs', 'SegmentorLogits',
+           'DetectorFeatures', 'DetectorHeadOutputs', 'ClassifierLogits']

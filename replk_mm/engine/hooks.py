@@ -29,7 +29,7 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
-from .safe_load import allow_mmengine_checkpoints
+from ..fileio import allow_mmengine_checkpoints
 
 TMP_SUFFIX = '.replk-tmp'
 # Message-hub key: checkpoint file names (relative to out_dir) still to be removed.

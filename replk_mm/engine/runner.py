@@ -2,16 +2,16 @@
 
 What it changes when it loads a checkpoint:
 
-* every checkpoint is read with weights-only unpickling (:func:`read_checkpoint`), and the whole
-  run (weight initialisation, ``load_from``, resume, publishing) happens inside
-  :func:`allow_mmengine_checkpoints`, so mmengine's own checkpoints load without full pickle;
+* every checkpoint goes through replk_mm's loader (:mod:`replk_mm.models.checkpoint`):
+  weights-only reading, unwrapping, the key report;
 * ``load_from`` and ``tools/test.py``'s checkpoint load **strictly**: a checkpoint that does not
   fit is an error listing the missing / unexpected / mis-shaped keys and the likely cause.
   ``allow_partial_load = True`` in the config (``--allow-partial`` on the tools) loads what
   fits and warns about the rest;
 * ``--resume`` from a checkpoint without training state (weights only, deploy form) says so and
-  points to ``load_from`` / ``init_cfg``; with nothing to resume it says that plainly, and a
-  ``last_checkpoint`` naming a missing file is an error.
+  points to ``load_from`` / ``init_cfg``; one that does not fit the model says that resuming
+  needs the same model and optimizer (partial loading is for ``load_from``); with nothing to
+  resume it says that plainly, and a ``last_checkpoint`` naming a missing file is an error.
 
 And for several runs in one process (a notebook, the demos, tests): each runner gets a logger,
 message hub, default scope and visualizer of its own (see :meth:`ReplkRunner.__init__` and
@@ -26,18 +26,30 @@ import os.path as osp
 import re
 from collections import OrderedDict
 
+import torch
 from mmengine.device import get_device
-from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
 
-from ..models import checkpoint as model_checkpoint  # a module: replk_mm.models imports us
-from .safe_load import allow_mmengine_checkpoints, read_checkpoint
+from ..fileio import read_checkpoint
+from ..models.checkpoint import (
+    CheckpointMismatchError,
+    load_model_state_dict,
+    unwrap_state_dict,
+)
 
 PARTIAL_LOAD_KEY = 'allow_partial_load'
 PARTIAL_LOAD_HINT = (f'To load only what fits, pass --allow-partial (tools/train.py, '
                      f'tools/test.py) or set {PARTIAL_LOAD_KEY} = True in the config.')
+
+
+RESUME_HINT = (
+    '--resume continues the run that wrote {filename}: it needs the same model and optimizer '
+    '(it restores the optimizer and scheduler states too), so --allow-partial does not apply. '
+    'To start a new run from the weights that fit, use --cfg-options load_from={filename} '
+    '(with --allow-partial to load only what fits) instead of --resume.')
 
 
 class ResumeError(ValueError):
@@ -87,6 +99,7 @@ class ReplkRunner(Runner):
             bound.arguments['experiment_name'] = name if count == 1 else f'{name}_{count}'
         super().__init__(*bound.args[1:], **bound.kwargs)
         self._preloaded = {}  # resume() reads a checkpoint once; load_checkpoint() reuses it
+        self._resuming = False  # load_checkpoint() inside resume(): always strict
 
     def build_visualizer(self, visualizer=None):
         """As mmengine's, but always a new instance. mmseg's, mmdet's and mmpretrain's default
@@ -105,21 +118,20 @@ class ReplkRunner(Runner):
             visualizer['name'] = name
         return super().build_visualizer(visualizer)
 
+    def build_model(self, model):
+        """As mmengine's; without CUDA, SyncBN layers become BN (mmengine's
+        ``revert_sync_batchnorm``): SyncBN needs CUDA, and in a CPU run (one process, or gloo)
+        per-process BN is what the statistics can be."""
+        model = super().build_model(model)
+        if not torch.cuda.is_available() and \
+                any('SyncBatchNorm' in type(m).__name__ for m in model.modules()):
+            self.logger.info('replk_mm: no CUDA device: SyncBN layers are built as BN')
+            model = revert_sync_batchnorm(model)
+        return model
+
     @property
     def allow_partial_load(self):
         return bool(self.cfg.get(PARTIAL_LOAD_KEY, False))
-
-    def train(self):
-        with allow_mmengine_checkpoints():
-            return super().train()
-
-    def val(self):
-        with allow_mmengine_checkpoints():
-            return super().val()
-
-    def test(self):
-        with allow_mmengine_checkpoints():
-            return super().test()
 
     def load_or_resume(self):
         """As mmengine's, except for auto-resume (``resume='auto'``, or True without a
@@ -164,13 +176,14 @@ class ReplkRunner(Runner):
         checkpoint = read_checkpoint(filename, map_location=location)
         check_training_state(checkpoint, filename)
         self._preloaded[filename] = checkpoint
+        self._resuming = True
         try:
-            with allow_mmengine_checkpoints():
-                return super().resume(filename, resume_optimizer=resume_optimizer,
-                                      resume_param_scheduler=resume_param_scheduler,
-                                      map_location=location)
+            return super().resume(filename, resume_optimizer=resume_optimizer,
+                                  resume_param_scheduler=resume_param_scheduler,
+                                  map_location=location)
         finally:
             self._preloaded.pop(filename, None)
+            self._resuming = False
 
     def load_checkpoint(self, filename, map_location='cpu', strict=None,
                         revise_keys=((r'^module\.', ''), )):
@@ -185,19 +198,31 @@ class ReplkRunner(Runner):
             model = model.module
         state_dict = checkpoint.get('state_dict', checkpoint)
         if not isinstance(state_dict, dict):
-            raise model_checkpoint.CheckpointMismatchError(
+            raise CheckpointMismatchError(
                 f"{filename}: 'state_dict' is a {type(state_dict).__name__}, expected a dict")
-        state_dict = _revise_keys(state_dict, revise_keys)
-        if strict is None:
-            strict = not self.allow_partial_load
-        model_checkpoint.load_model_state_dict(model, state_dict, strict=strict,
-                                               source=filename, partial_hint=PARTIAL_LOAD_HINT)
+        state_dict = _revise_keys(unwrap_state_dict(checkpoint), revise_keys)
+        if self._resuming:
+            # the optimizer and scheduler states that follow only fit the same model
+            try:
+                load_model_state_dict(model, state_dict, strict=True, source=filename)
+            except CheckpointMismatchError as exc:
+                raise ResumeError(f'{exc}\n{RESUME_HINT.format(filename=filename)}') from None
+        else:
+            if strict is None:
+                strict = not self.allow_partial_load
+            load_model_state_dict(model, state_dict, strict=strict, source=filename,
+                                  partial_hint=PARTIAL_LOAD_HINT)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
 
 def _revise_keys(state_dict, revise_keys):
+    """mmengine's ``revise_keys`` (``(pattern, replacement)`` pairs) on the keys; the loader
+    already removed ``module.``."""
+    revise_keys = [r for r in revise_keys if tuple(r) != (r'^module\.', '')]
+    if not revise_keys:
+        return state_dict
     metadata = getattr(state_dict, '_metadata', None)
     for pattern, replacement in revise_keys:
         state_dict = OrderedDict((re.sub(pattern, replacement, k), v)

@@ -1,10 +1,11 @@
 from .backbones import RepLKNet
+from .backbones.replknet import convert_mmpretrain_to_official
 from .checkpoint import (
-                         convert_mmpretrain_to_official,
+                         CheckpointMismatchError,
                          load_backbone_checkpoint,
-                         to_backbone_state_dict,
+                         load_checkpoint,
+                         read_checkpoint,
 )
-from .reparam import switch_to_deploy
 
-__all__ = ['RepLKNet', 'switch_to_deploy', 'load_backbone_checkpoint',
-           'to_backbone_state_dict', 'convert_mmpretrain_to_official']
+__all__ = ['RepLKNet', 'CheckpointMismatchError', 'convert_mmpretrain_to_official',
+           'load_backbone_checkpoint', 'load_checkpoint', 'read_checkpoint']

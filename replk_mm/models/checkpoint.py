@@ -1,25 +1,44 @@
-"""Loading RepLKNet weights from the layouts users actually have.
+"""The one checkpoint loader of replk_mm: every tool, API and ``init_cfg`` loads through it.
 
-* official ImageNet checkpoints: a plain state dict (or wrapped under ``model`` /
-  ``state_dict``) with a classification ``norm`` and ``head`` that a backbone does not use;
-* official downstream (mmseg 0.x / mmdet 2.x) checkpoints: ``state_dict`` with ``backbone.``;
-* mmpretrain RepLKNet classifiers: ``backbone.`` keys, the final BN as
-  ``backbone.stages.<last>.norm`` and the classifier as ``head.fc``.
+What it does for every checkpoint, whatever the model:
+
+* reads the file safely (:func:`replk_mm.fileio.read_checkpoint`: weights-only unpickling, errors
+  that name the file);
+* unwraps it (``state_dict`` / ``model`` / ``module`` entries, the ``module.`` prefix of a
+  DDP-wrapped model) and drops ``data_preprocessor.`` keys (normalisation constants, never
+  weights);
+* for a backbone (:func:`load_backbone_checkpoint`, the ``Pretrained`` ``init_cfg`` of every
+  replk_mm backbone): selects the backbone's keys (``prefix``, or ``backbone.`` found by itself),
+  then hands them to the backbone class's ``checkpoint_filter(state_dict, model, **options)``,
+  which maps the layouts it knows (official, mmpretrain, deploy form, smaller kernels) to the
+  model's keys or raises ValueError naming the layout problem; a backbone without a filter
+  loads the keys as they are;
+* loads strictly (:func:`load_model_state_dict` for whole models): every missing, unexpected or
+  mis-shaped key is named in a :class:`KeyReport`, with the likely cause, in one error type,
+  :class:`CheckpointMismatchError`.
 """
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import List, NamedTuple
 
 from mmengine.logging import print_log
 
-from ..engine.safe_load import read_checkpoint
+from ..fileio import read_checkpoint
 
-CLASSIFIER_KEYS = re.compile(r'^(norm|head)\.')
+__all__ = ['CheckpointMismatchError', 'KeyReport', 'backbone_state_dict', 'group_keys',
+           'load_backbone_checkpoint', 'load_checkpoint', 'load_model_state_dict',
+           'load_state_dict_checked', 'read_checkpoint', 'select_prefix', 'unwrap_state_dict']
+
+IGNORED_PREFIXES = ('data_preprocessor.', )
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the model; the message lists the keys and the likely cause."""
 
 
 def unwrap_state_dict(checkpoint):
-    """The tensor dict inside a checkpoint (``state_dict`` / ``model`` / ``module`` / plain)."""
+    """The tensor dict inside a checkpoint (``state_dict`` / ``model`` / ``module`` / plain),
+    without a DDP ``module.`` prefix and without ``data_preprocessor.`` keys."""
     if not isinstance(checkpoint, dict):
         raise TypeError(f'a checkpoint must be a dict, got {type(checkpoint).__name__}')
     for key in ('state_dict', 'model', 'module'):
@@ -27,97 +46,115 @@ def unwrap_state_dict(checkpoint):
             checkpoint = checkpoint[key]
             break
     if not checkpoint:
-        raise ValueError('the checkpoint holds no weights (empty state dict)')
-    if all(k.startswith('module.') for k in checkpoint):  # saved from a DDP-wrapped model
-        checkpoint = {k[len('module.'):]: v for k, v in checkpoint.items()}
-    return dict(checkpoint)
+        raise CheckpointMismatchError('the checkpoint holds no weights (empty state dict)')
+    state_dict = OrderedDict()
+    for key, value in checkpoint.items():
+        key = key[len('module.'):] if key.startswith('module.') else key
+        if not key.startswith(IGNORED_PREFIXES):
+            state_dict[key] = value
+    metadata = getattr(checkpoint, '_metadata', None)
+    if metadata is not None:  # module versions, read by e.g. BN's loading hook
+        state_dict._metadata = OrderedDict(
+            (k[len('module.'):] if k.startswith('module.') else k, v)
+            for k, v in metadata.items())
+    return state_dict
 
 
-def is_mmpretrain_classifier(state_dict):
-    return 'head.fc.weight' in state_dict and any(
-        k.startswith('backbone.stem.') for k in state_dict)
+def group_keys(keys):
+    """``'head.* (2), neck.* (4)'``: ``keys`` counted by their first component."""
+    counts = {}
+    for k in keys:
+        top = k.split('.')[0] + '.*'
+        counts[top] = counts.get(top, 0) + 1
+    return ', '.join(f'{top} ({n})' for top, n in sorted(counts.items()))
 
 
-def convert_mmpretrain_to_official(state_dict):
-    """mmpretrain RepLKNet classifier -> official ImageNet layout (keys only, same tensors)."""
-    stages = {int(m.group(1)) for k in state_dict
-              if (m := re.match(r'backbone\.stages\.(\d+)\.', k))}
-    last = max(stages) if stages else None
-    converted = {}
-    for key, value in state_dict.items():
-        if key.startswith('head.fc.'):
-            converted['head.' + key[len('head.fc.'):]] = value
-        elif key.startswith(f'backbone.stages.{last}.norm.'):
-            converted['norm.' + key[len(f'backbone.stages.{last}.norm.'):]] = value
-        elif key.startswith('backbone.'):
-            converted[key[len('backbone.'):]] = value
-        elif not key.startswith('data_preprocessor.'):
-            converted[key] = value
-    return converted
-
-
-def select_prefix(state_dict, prefix):
+def select_prefix(state_dict, prefix, logger='current'):
+    """The keys under ``prefix`` (e.g. ``'backbone.'``), without it; the others are logged."""
     if not prefix:
         return state_dict
     if not prefix.endswith('.'):
         prefix += '.'
     selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    outside = [k for k in state_dict if not k.startswith(prefix)]
     if not selected:
-        sample = ', '.join(list(state_dict)[:5])
-        raise ValueError(f'no key of the checkpoint starts with prefix {prefix!r} '
-                         f'(first keys: {sample})')
+        raise CheckpointMismatchError(
+            f'no key of the checkpoint starts with prefix {prefix!r} (keys: '
+            f'{group_keys(outside)}); pass the prefix of the sub-model to load, or none')
+    if outside:
+        print_log(f'replk_mm: ignoring the keys outside {prefix!r}: {group_keys(outside)}',
+                  logger=logger)
     return selected
 
 
-def to_backbone_state_dict(checkpoint, prefix=None, logger='current'):
-    """Normalise any supported checkpoint to the official backbone layout."""
-    state_dict = unwrap_state_dict(checkpoint)
-    if is_mmpretrain_classifier(state_dict):
-        print_log('replk_mm: converting an mmpretrain RepLKNet checkpoint to the official '
-                  'layout', logger=logger)
-        state_dict = convert_mmpretrain_to_official(state_dict)
-        if prefix and prefix.rstrip('.') == 'backbone':
-            prefix = None  # the conversion already removed it
-    state_dict = select_prefix(state_dict, prefix)
-    classifier = sorted(k for k in state_dict if CLASSIFIER_KEYS.match(k))
-    if classifier:
-        print_log(f'replk_mm: ignoring the classification keys {classifier}', logger=logger)
-    return {k: v for k, v in state_dict.items() if not CLASSIFIER_KEYS.match(k)}
+def _top_names(model):
+    return {k.split('.')[0] for k in model.state_dict()}
 
 
-def load_backbone_state_dict(model, state_dict, strict=False, logger='current', source=None):
-    """Load into a RepLKNet, naming every missing, unexpected or mis-shaped key.
+def backbone_state_dict(checkpoint, model, prefix=None, source=None, logger='current',
+                        **options):
+    """The state dict for backbone ``model`` from any checkpoint its class knows.
 
-    Mis-shaped keys, a checkpoint with no matching key and a checkpoint in the other form
-    (deploy vs training) are errors whatever ``strict`` says: a backbone loaded that way would
-    train on random weights. Missing / unexpected keys are errors with ``strict=True`` and
-    warnings otherwise (an ImageNet checkpoint lacks e.g. the BNs of
-    ``norm_intermediate_features``).
+    ``prefix`` picks a sub-model; when None and no key belongs to the backbone but some start
+    with ``backbone.`` (a classifier, a segmentor, a detector), ``backbone.`` is used. The keys
+    then go through ``type(model).checkpoint_filter(state_dict, model, **options)`` when the
+    class has one; its ValueError becomes a :class:`CheckpointMismatchError` naming ``source``.
     """
+    state_dict = unwrap_state_dict(checkpoint)
+    if prefix is None and not _top_names(model) & {k.split('.')[0] for k in state_dict} and \
+            any(k.startswith('backbone.') for k in state_dict):
+        prefix = 'backbone.'
     where = f'{source}: ' if source else ''
-    report = load_state_dict_checked(model, state_dict, source=source)
-    cause = report.likely_cause()
+    try:
+        state_dict = select_prefix(state_dict, prefix, logger=logger)
+    except CheckpointMismatchError as exc:
+        raise CheckpointMismatchError(f'{where}{exc}') from None
+    checkpoint_filter = getattr(type(model), 'checkpoint_filter', None)
+    if checkpoint_filter is None:
+        if options:
+            raise TypeError(f'{type(model).__name__} has no checkpoint_filter, so it takes no '
+                            f'checkpoint options; got {sorted(options)}')
+        return state_dict
+    try:
+        return checkpoint_filter(state_dict, model, **options)
+    except CheckpointMismatchError:
+        raise
+    except ValueError as exc:
+        raise CheckpointMismatchError(f'{where}{exc}') from exc
+
+
+def load_backbone_checkpoint(model, filename, prefix=None, strict=True, map_location='cpu',
+                             logger='current', **options):
+    """Load ``filename`` (path or URL) into the backbone ``model``; returns the KeyReport.
+
+    See :func:`backbone_state_dict` for the keys taken; ``options`` go to the backbone's
+    ``checkpoint_filter`` (e.g. LKConvNeXt's ``embed_smaller_kernels``). Mis-shaped keys and a
+    checkpoint in the other form (deploy vs training) are errors whatever ``strict`` says: a
+    backbone loaded that way would train on random weights. Missing / unexpected keys are
+    errors with ``strict=True`` (the default) and warnings otherwise.
+    """
+    print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
+              logger=logger)
+    checkpoint = read_checkpoint(filename, map_location=map_location)
+    state_dict = backbone_state_dict(checkpoint, model, prefix, source=filename, logger=logger,
+                                     **options)
+    name = type(model).__name__
+    report = load_state_dict_checked(model, state_dict, source=filename)
+    where = f'{filename}: '
     if report.mismatched:
         raise CheckpointMismatchError(
-            f'{where}checkpoint does not fit this RepLKNet ({cause or "wrong arch?"}); '
-            + report.describe_mismatched())
+            f'{where}the checkpoint does not fit this {name} (another arch or width?); '
+            + report.describe())
     if report.form_hint():
         raise CheckpointMismatchError(f'{where}{report.form_hint()}\n' + report.describe())
     if not report.fits:
-        message = 'replk_mm: ' + report.describe()
+        message = f'the checkpoint does not fit this {name}:\n' + report.describe()
         if strict:
             raise CheckpointMismatchError(where + message)
-        print_log(message, logger=logger, level=30)
+        print_log(f'replk_mm: {where}{message}', logger=logger, level=30)
     else:
-        print_log(f'replk_mm: loaded all {len(state_dict)} backbone tensors', logger=logger)
-    return report.result
-
-
-class CheckpointMismatchError(ValueError, RuntimeError):
-    """A checkpoint does not fit the model; the message lists the keys and the likely cause.
-
-    Both a ValueError and a RuntimeError: earlier versions raised either, depending on the
-    problem."""
+        print_log(f'replk_mm: loaded all {len(state_dict)} tensors of {name}', logger=logger)
+    return report
 
 
 MAX_LISTED = 10
@@ -255,8 +292,8 @@ def load_state_dict_checked(model, state_dict, source=None):
     # A mis-shaped key was left out above: it is reported as mis-shaped, not as missing. A
     # missing BN num_batches_tracked is not reported (as mmengine does): older checkpoints lack
     # it and it only matters for BN with momentum=None.
-    missing = [k for k in result.missing_keys
-               if k not in skip and not k.endswith('num_batches_tracked')]
+    missing = [k for k in result.missing_keys if k not in skip and not
+               k.endswith('num_batches_tracked') and not k.startswith(IGNORED_PREFIXES)]
     return KeyReport(missing=missing,
                      unexpected=list(result.unexpected_keys), mismatched=mismatched,
                      model_keys=list(own), checkpoint_keys=list(state_dict), result=result)
@@ -286,11 +323,14 @@ def load_model_state_dict(model, state_dict, strict=True, source=None, partial_h
     return report
 
 
-def load_backbone_checkpoint(model, filename, prefix=None, map_location='cpu', strict=False,
-                             logger='current'):
-    print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
-              logger=logger)
-    checkpoint = read_checkpoint(filename, map_location=map_location)
-    state_dict = to_backbone_state_dict(checkpoint, prefix, logger)
-    return load_backbone_state_dict(model, state_dict, strict=strict, logger=logger,
-                                    source=filename)
+def load_checkpoint(model, checkpoint, *, strict=True, source=None, partial_hint='',
+                    map_location='cpu', logger='current'):
+    """Load a whole-model checkpoint (a path / URL, or a checkpoint dict already read) into
+    ``model`` strictly (see :func:`load_model_state_dict`). Returns the checkpoint dict (its
+    ``meta`` holds e.g. the class names)."""
+    if not isinstance(checkpoint, dict):
+        source = source or str(checkpoint)
+        checkpoint = read_checkpoint(checkpoint, map_location=map_location)
+    load_model_state_dict(model, unwrap_state_dict(checkpoint), strict=strict, source=source,
+                          partial_hint=partial_hint, logger=logger)
+    return checkpoint

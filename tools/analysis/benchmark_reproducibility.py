@@ -67,10 +67,8 @@ def iteration_times(work_dir):
 
 
 def weights(work_dir, iters):
-    import torch
-    ckpt = torch.load(os.path.join(work_dir, f'iter_{iters}.pth'), map_location='cpu',
-                      weights_only=False)
-    return ckpt['state_dict']
+    from replk_mm.models.checkpoint import read_checkpoint
+    return read_checkpoint(os.path.join(work_dir, f'iter_{iters}.pth'))['state_dict']
 
 
 def difference(a, b):

@@ -41,10 +41,10 @@ def _paper(entry):
 
 def count_config(config, shape=None, deploy=False, index=None):
     """Build ``config`` and count it; ``shape`` (H, W) defaults to the paper's convention."""
+    from replk_mm import switch_to_deploy
     from replk_mm.analysis import model_complexity, paper_input_shape
-    from replk_mm.apis.deploy import build_model
+    from replk_mm.apis.builder import build_model
     from replk_mm.apis.runner import load_config
-    from replk_mm.models import switch_to_deploy
     cfg = load_config(config)
     shape = tuple(shape) if shape else paper_input_shape(cfg)
     _log(f'{config}: building the model ({cfg.default_scope})')

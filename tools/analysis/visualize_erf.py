@@ -44,9 +44,6 @@ def parse_args(argv=None):
                         help='images used (default: %(default)s, the official number)')
     parser.add_argument('--size', type=int, default=1024,
                         help='images resized to SIZE x SIZE (default: %(default)s, official)')
-    parser.add_argument('--method', choices=('official', 'abs'), default='official',
-                        help="'official' (default) or 'abs': replk_mm's earlier method "
-                             '(|gradient| of the summed centre, summed over images)')
     parser.add_argument('--layer', default='auto',
                         help="probed sub-module of the backbone; 'auto' (default): the last "
                              "stage before the final norm; 'output': the backbone's output")
@@ -119,8 +116,8 @@ def main(argv=None):
         print(f'[erf] {model.label}: {model.source}, probing '
               f'{model.layer or "the backbone output"}', flush=True)
         models.append(model)
-    results = compare_erfs(models, images, args.out, method=args.method,
-                           thresholds=THRESHOLDS, batch_size=args.batch_size,
+    results = compare_erfs(models, images, args.out, thresholds=THRESHOLDS,
+                           batch_size=args.batch_size,
                            progress=lambda m: print(m, flush=True),
                            stage=-1 if args.stage is None else args.stage)
     print(erf_table(results))

@@ -9,12 +9,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import torch
 
-    from replk_mm.engine import read_checkpoint  # weights-only, errors that name the file
-    from replk_mm.models.checkpoint import (
+    from replk_mm.models.backbones.replknet import (
         convert_mmpretrain_to_official,
         is_mmpretrain_classifier,
-        unwrap_state_dict,
     )
+    from replk_mm.models.checkpoint import read_checkpoint, unwrap_state_dict
     state = unwrap_state_dict(read_checkpoint(args.src, map_location='cpu'))
     if not is_mmpretrain_classifier(state):
         raise SystemExit(f'{args.src} is not an mmpretrain RepLKNet classifier checkpoint '

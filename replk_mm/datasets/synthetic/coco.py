@@ -74,16 +74,6 @@ def _check_objects(classes, object_sizes, image_size):
             f'got {tuple(object_sizes)}')
 
 
-def _legacy_coco(root):
-    """A dataset of the earlier generator, which kept no record (only this description)."""
-    ann_file = osp.join(root, 'annotations', 'instances_train2017.json')
-    try:
-        with open(ann_file) as f:
-            return json.load(f).get('info', {}).get('description') == _DESCRIPTION
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def make_coco_demo(root, num_train=200, num_val=50, image_size=(160, 160), max_objects=4,
                    object_sizes=(24, 64), classes=COCO_CLASSES, seed=0, overwrite=False):
     """Write a COCO-layout instance-segmentation dataset to ``root``, or reuse the one
@@ -110,7 +100,7 @@ def make_coco_demo(root, num_train=200, num_val=50, image_size=(160, 160), max_o
                 max_objects=max_objects, object_sizes=list(object_sizes),
                 classes=list(classes), seed=seed)
     data_dirs = ['annotations', *COCO_SPLITS]
-    record = prepare_root(root, 'coco', args, data_dirs, overwrite, legacy=_legacy_coco)
+    record = prepare_root(root, 'coco', args, data_dirs, overwrite)
     if record is not None:
         return dataset_from_record(root, record, reused=True)
     style = coco_style(max_objects, object_sizes)

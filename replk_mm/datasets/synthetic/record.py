@@ -108,7 +108,7 @@ def _own_dirs(record, data_dirs):
             if isinstance(d, str) and d and osp.basename(d) == d and d not in ('.', '..')]
 
 
-def prepare_root(root, layout, args, data_dirs, overwrite=False, legacy=None):
+def prepare_root(root, layout, args, data_dirs, overwrite=False):
     """Get ``root`` ready for a dataset of ``layout`` made with ``args``.
 
     Returns the existing record if the same dataset is already there (and ``overwrite`` is
@@ -118,16 +118,13 @@ def prepare_root(root, layout, args, data_dirs, overwrite=False, legacy=None):
 
     Args:
         data_dirs (list[str]): the top-level folders this layout writes.
-        legacy (callable, optional): ``legacy(root) -> bool`` recognises a dataset written by
-            an older generator that kept no record.
     """
     record = read_record(root)
     wanted = dict(generator=GENERATOR, version=VERSION, layout=layout, args=json_args(args))
     if record is not None and not overwrite and \
             {k: record.get(k) for k in wanted} == wanted:
         return record
-    ours = record is not None or (legacy is not None and legacy(root))
-    if not ours and osp.isdir(root) and os.listdir(root):
+    if record is None and osp.isdir(root) and os.listdir(root):
         raise FileExistsError(f'{root} exists and is not a replk_mm demo dataset (no '
                               f'{RECORD_FILE}); choose an empty or new directory')
     if osp.isfile(osp.join(root, RECORD_FILE)):

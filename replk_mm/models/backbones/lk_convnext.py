@@ -25,7 +25,6 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...engine.safe_load import read_checkpoint
 from ...layers import (
                        DropPath,
                        LayerNorm2d,
@@ -36,11 +35,10 @@ from ...layers import (
                        resolve_arch,
 )
 from ...registry import MODELS
-from ..checkpoint import CheckpointMismatchError, load_state_dict_checked, unwrap_state_dict
+from ..checkpoint import load_backbone_checkpoint
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
-__all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'convert_convnext_state_dict',
-           'load_lk_convnext_checkpoint']
+__all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'lk_convnext_checkpoint_filter']
 
 ARCH_SETTINGS = {  # ConvNeXt's depths and widths (facebookresearch/ConvNeXt, models/convnext.py)
     'tiny': dict(depths=[3, 3, 9, 3], channels=[96, 192, 384, 768]),
@@ -174,7 +172,7 @@ class LKConvNeXt(BackboneMixin, BaseModule):
         dw_conv_backend (str, optional): Force the ``replk_mm.ops`` depth-wise conv backend.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None,
             embed_smaller_kernels=False)`` loads official ConvNeXt, mmpretrain ConvNeXt or
-            LKConvNeXt checkpoints (see :func:`load_lk_convnext_checkpoint`); other init
+            LKConvNeXt checkpoints (see :func:`lk_convnext_checkpoint_filter`); other init
             configs go to mmengine.
 
     Layer-wise lr decay (:meth:`get_layer_depth`) follows mmpretrain's ``ConvNeXt``,
@@ -305,6 +303,12 @@ class LKConvNeXt(BackboneMixin, BaseModule):
             elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
                 m.reset_parameters()
 
+    @staticmethod
+    def checkpoint_filter(state_dict, model, embed_smaller_kernels=False):
+        """Official / mmpretrain ConvNeXt and LKConvNeXt keys -> the model's (replk_mm's
+        checkpoint loader calls it; see :func:`lk_convnext_checkpoint_filter`)."""
+        return lk_convnext_checkpoint_filter(state_dict, model, embed_smaller_kernels)
+
     def init_weights(self):
         self.reset_parameters()
         cfg = pretrained_init_cfg(
@@ -314,9 +318,8 @@ class LKConvNeXt(BackboneMixin, BaseModule):
         if cfg is None:
             super().init_weights()
             return
-        checkpoint = cfg['checkpoint']
-        load_lk_convnext_checkpoint(
-            self, checkpoint, prefix=cfg.get('prefix'),
+        load_backbone_checkpoint(
+            self, cfg['checkpoint'], prefix=cfg.get('prefix'), strict=True,
             embed_smaller_kernels=cfg.get('embed_smaller_kernels', False),
             map_location=cfg.get('map_location', 'cpu'))
         self._is_init = True
@@ -325,18 +328,8 @@ class LKConvNeXt(BackboneMixin, BaseModule):
 # ---------------------------------------------------------------------------------------------
 # Checkpoints: official ConvNeXt, mmpretrain ConvNeXt and LKConvNeXt's own layout
 # ---------------------------------------------------------------------------------------------
-BACKBONE_TOPS = ('downsample_layers.', 'stages.', 'norm')
 OUT_NORM = re.compile(r'^norm(\d+)\.')
 DWCONV_WEIGHT = re.compile(r'^stages\.(\d+)\.(\d+)\.dwconv\.(lkb_origin|lkb_reparam)\.weight$')
-
-
-def _groups(keys):
-    """``{'head.*': 2, ...}``-style summary of ``keys`` by their first component."""
-    counts = {}
-    for k in keys:
-        top = k.split('.')[0] + '.*'
-        counts[top] = counts.get(top, 0) + 1
-    return ', '.join(f'{top} ({n})' for top, n in sorted(counts.items()))
 
 
 def checkpoint_layout(state_dict):
@@ -349,55 +342,6 @@ def checkpoint_layout(state_dict):
     if '.dwconv.weight' in keys:
         return 'official ConvNeXt'
     return 'unknown'
-
-
-def convert_convnext_state_dict(state_dict, model, prefix=None, logger='current'):
-    """A ConvNeXt-family state dict -> ``model``'s key names (same tensors).
-
-    * ``prefix``: keep only the keys under it (e.g. 'backbone.'). When None and no key is a
-      backbone key but some start with 'backbone.' (an mmpretrain classifier, an mmseg / mmdet
-      model), 'backbone.' is used.
-    * official classifier: its final ``norm`` becomes ``norm{last}`` when the model returns the
-      last stage; ``head`` (and ``norm`` otherwise) is ignored; every ignored key is logged.
-    * block keys (``dwconv`` / ``depthwise_conv``, ``pointwise_conv1/2``) -> the model's.
-    """
-    if prefix is None and not any(k.startswith(BACKBONE_TOPS) for k in state_dict) and \
-            any(k.startswith('backbone.') for k in state_dict):
-        prefix = 'backbone.'
-    if prefix:
-        prefix = prefix if prefix.endswith('.') else prefix + '.'
-        outside = [k for k in state_dict if not k.startswith(prefix)]
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        if not state_dict:
-            raise CheckpointMismatchError(
-                f'no key of the checkpoint starts with prefix {prefix!r} (keys: '
-                f'{_groups(outside)})')
-        if outside:
-            print_log(f'replk_mm: ignoring the keys outside {prefix!r}: {_groups(outside)}',
-                      logger=logger)
-    own = model.state_dict()
-    last = model.num_stages - 1
-    converted, ignored = {}, []
-    for key, value in state_dict.items():
-        if key.startswith('norm.'):  # the official classifier's final norm
-            if f'norm{last}.weight' in own:
-                converted[f'norm{last}.{key[len("norm."):]}'] = value
-            else:
-                ignored.append(key)
-        elif key.startswith('head.') or (OUT_NORM.match(key) and key not in own):
-            ignored.append(key)  # classifier, or the norm of a stage the model does not return
-        else:
-            converted[key] = value
-    if ignored:
-        print_log(f'replk_mm: ignoring the classification / unused output-norm keys '
-                  f'{sorted(ignored)}', logger=logger)
-    for i, stage in enumerate(model.stages):
-        for j, block in enumerate(stage):
-            for old, new in block_key_renames(block.dwconv_name).items():
-                p = f'stages.{i}.{j}.'
-                if p + old in converted and p + new not in converted:
-                    converted[p + new] = converted.pop(p + old)
-    return converted
 
 
 def _kernel_size_pairs(state_dict, own):
@@ -423,7 +367,7 @@ def embed_kernels(state_dict, own):
     return padded
 
 
-def _check_kernel_sizes(state_dict, own, model, embed, where):
+def _check_kernel_sizes(state_dict, own, model, embed):
     pairs = _kernel_size_pairs(state_dict, own)
     if not pairs:
         return
@@ -431,69 +375,76 @@ def _check_kernel_sizes(state_dict, own, model, embed, where):
     mk = '-'.join(map(str, model.kernel_sizes))
     larger = sorted(i for i, (c, m) in pairs.items() if c > m)
     if larger:
-        raise CheckpointMismatchError(
-            f'{where}the checkpoint has larger depth-wise kernels ({ck} per stage) than the '
+        raise ValueError(
+            f'the checkpoint has larger depth-wise kernels ({ck} per stage) than the '
             f'model ({mk}); cropping would change what it computes. Build the model with '
             f'kernel_sizes={ck.replace("-", ", ")} (or larger).')
     if not embed:
-        raise CheckpointMismatchError(
-            f'{where}the checkpoint has {ck} depth-wise kernels per stage, the model {mk}: '
+        raise ValueError(
+            f'the checkpoint has {ck} depth-wise kernels per stage, the model {mk}: '
             'a smaller-kernel checkpoint does not load into larger kernels as it is. Pass '
             "init_cfg=dict(type='Pretrained', checkpoint=..., embed_smaller_kernels=True) to "
             'zero-pad each kernel (centred) into the larger one, or build the model with '
             f'kernel_sizes=({ck.replace("-", ", ")}).')
 
 
-def load_lk_convnext_checkpoint(model, filename, prefix=None, embed_smaller_kernels=False,
-                                map_location='cpu', logger='current'):
-    """Load an official ConvNeXt, mmpretrain ConvNeXt or LKConvNeXt checkpoint into ``model``.
+def lk_convnext_checkpoint_filter(state_dict, model, embed_smaller_kernels=False):
+    """Backbone keys of an official ConvNeXt, mmpretrain ConvNeXt or LKConvNeXt checkpoint ->
+    ``model``'s keys (same tensors).
 
-    The checkpoint may be a backbone, a classifier (official: ``norm`` / ``head``; mmpretrain:
-    ``backbone.`` / ``head.fc``) or a downstream model (``backbone.`` + heads). With
-    ``embed_smaller_kernels`` the checkpoint's smaller depth-wise kernels (e.g. ConvNeXt's 7x7)
-    are zero-padded, centred, into the model's larger ones; without it a kernel-size
-    difference is an error that says so. Returns the :class:`KeyReport`.
-
-    Raises :class:`CheckpointMismatchError` for mis-shaped tensors, missing keys other than
-    output norms the checkpoint cannot have (``norm{i}`` of non-final stages in an ImageNet
-    checkpoint) and small-kernel branches it has none of, and unexpected keys.
+    * official classifier: its final ``norm`` becomes ``norm{last}`` when the model returns the
+      last stage; ``head`` (and ``norm`` otherwise) is ignored, as are output norms of stages
+      the model does not return; every ignored key is logged;
+    * block keys (``dwconv`` / ``depthwise_conv``, ``pointwise_conv1/2``) -> the model's;
+    * ``embed_smaller_kernels``: the checkpoint's smaller depth-wise kernels (e.g. ConvNeXt's
+      7x7) are zero-padded, centred, into the model's larger ones; without it a kernel-size
+      difference is a ValueError that says so (a larger checkpoint kernel always is);
+    * what the checkpoint cannot have keeps the model's initial values, with a warning: the
+      output norms of non-final stages (an ImageNet checkpoint has only the last one) and the
+      small-kernel branches when it has none. Anything else that is missing stays missing
+      (the loader names it).
     """
-    where = f'{filename}: '
-    print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
-              logger=logger)
-    raw = unwrap_state_dict(read_checkpoint(filename, map_location=map_location))
-    layout = checkpoint_layout(raw)
-    state_dict = convert_convnext_state_dict(raw, model, prefix=prefix, logger=logger)
     own = model.state_dict()
-    _check_kernel_sizes(state_dict, own, model, embed_smaller_kernels, where)
-    padded = embed_kernels(state_dict, own) if embed_smaller_kernels else 0
-    report = load_state_dict_checked(model, state_dict, source=filename)
-    if report.mismatched:
-        raise CheckpointMismatchError(
-            f'{where}the checkpoint does not fit this LKConvNeXt (another arch or width?); '
-            + report.describe_mismatched())
-    if report.form_hint():
-        raise CheckpointMismatchError(f'{where}{report.form_hint()}\n{report.describe()}')
-    has_small = any('.dwconv.small_conv.' in k for k in state_dict)
-    expected = [k for k in report.missing if (OUT_NORM.match(k) and not any(
-        c.startswith(k.split('.')[0] + '.') for c in state_dict)) or
-        ('.dwconv.small_conv.' in k and not has_small)]
-    problems = [k for k in report.missing if k not in expected]
-    if problems or report.unexpected:
-        raise CheckpointMismatchError(
-            f'{where}the {layout} checkpoint does not fit this LKConvNeXt (arch '
-            f'{model.depths} x {model.channels}, kernels {model.kernel_sizes}): another arch or '
-            f'model?\n' + report.describe())
+    layout = checkpoint_layout(state_dict)
+    last = model.num_stages - 1
+    converted, ignored = {}, []
+    for key, value in state_dict.items():
+        if key.startswith('norm.'):  # the official classifier's final norm
+            if f'norm{last}.weight' in own:
+                converted[f'norm{last}.{key[len("norm."):]}'] = value
+            else:
+                ignored.append(key)
+        elif key.startswith('head.') or (OUT_NORM.match(key) and key not in own):
+            ignored.append(key)  # classifier, or the norm of a stage the model does not return
+        else:
+            converted[key] = value
+    if ignored:
+        print_log(f'replk_mm: ignoring the classification / unused output-norm keys '
+                  f'{sorted(ignored)}', logger='current')
+    for i, stage in enumerate(model.stages):
+        for j, block in enumerate(stage):
+            for old, new in block_key_renames(block.dwconv_name).items():
+                p = f'stages.{i}.{j}.'
+                if p + old in converted and p + new not in converted:
+                    converted[p + new] = converted.pop(p + old)
+    _check_kernel_sizes(converted, own, model, embed_smaller_kernels)
     notes = []
-    if padded:
-        notes.append(f'zero-padded {padded} depth-wise kernels into the larger ones')
-    if expected:
+    if embed_smaller_kernels:
+        padded = embed_kernels(converted, own)
+        if padded:
+            notes.append(f'zero-padded {padded} depth-wise kernels into the larger ones')
+    has_small = any('.dwconv.small_conv.' in k for k in converted)
+    kept = [k for k in own if k not in converted and (
+        (OUT_NORM.match(k) and not any(c.startswith(k.split('.')[0] + '.') for c in converted))
+        or ('.dwconv.small_conv.' in k and not has_small))]
+    if kept and any(k in own for k in converted):  # else the loader says nothing matches
+        converted.update((k, own[k]) for k in kept)
         notes.append(f'not in the checkpoint, left at their initialisation: '
-                     f'{_groups_by_kind(expected)}')
-    print_log(f'replk_mm: loaded {len(state_dict)} tensors of the {layout} checkpoint into '
-              f'LKConvNeXt' + ''.join(f'; {n}' for n in notes), logger=logger,
-              level=30 if expected else 20)
-    return report
+                     f'{_groups_by_kind(kept)}')
+    if notes:
+        print_log(f'replk_mm: the {layout} checkpoint into LKConvNeXt: ' + '; '.join(notes),
+                  logger='current', level=30 if kept else 20)
+    return converted
 
 
 def _groups_by_kind(keys):

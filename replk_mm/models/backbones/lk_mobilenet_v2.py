@@ -26,21 +26,15 @@ from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
-from ...engine.safe_load import read_checkpoint
 from ...layers import (
-                       DropPath,
-                       ReparamLargeKernelConv,
-                       check_odd_kernel,
-                       linear_drop_path_rates,
-                       resolve_arch,
+    DropPath,
+    ReparamLargeKernelConv,
+    check_odd_kernel,
+    linear_drop_path_rates,
+    resolve_arch,
 )
 from ...registry import MODELS
-from ..checkpoint import (
-                          CheckpointMismatchError,
-                          load_model_state_dict,
-                          select_prefix,
-                          unwrap_state_dict,
-)
+from ..checkpoint import load_backbone_checkpoint
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 __all__ = ['LKMobileNetV2', 'LKInvertedResidual', 'LKDepthwiseConv', 'make_divisible']
@@ -378,6 +372,12 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
         return [self.conv1] + [getattr(self, name)
                                for name in self.layer_names[:self.frozen_stages]]
 
+    @staticmethod
+    def checkpoint_filter(state_dict, model):
+        """mmpretrain / mmseg MobileNetV2 and LKMobileNetV2 keys -> the model's (replk_mm's
+        checkpoint loader calls it; see :func:`lk_mobilenet_v2_checkpoint_filter`)."""
+        return lk_mobilenet_v2_checkpoint_filter(state_dict, model)
+
     def init_weights(self):
         cfg = pretrained_init_cfg(
             self.init_cfg, 'LKMobileNetV2',
@@ -385,8 +385,8 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
         if cfg is None:
             super().init_weights()
             return
-        load_lk_mobilenet_v2_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                        map_location=cfg.get('map_location', 'cpu'))
+        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                 map_location=cfg.get('map_location', 'cpu'), strict=True)
         self._is_init = True
 
 
@@ -414,9 +414,9 @@ def from_mobilenet_v2_layout(state_dict, depthwise_paths, large_name='lkb_origin
     return converted, sum(1 for k in renames if k.endswith('.conv.weight'))
 
 
-def check_depthwise_kernels(model, state_dict, source):
-    """Raise a CheckpointMismatchError naming the kernel sizes when the checkpoint's
-    depth-wise kernels differ from the model's (the usual mismatch in these studies)."""
+def check_depthwise_kernels(model, state_dict):
+    """Raise a ValueError naming the kernel sizes when the checkpoint's depth-wise kernels
+    differ from the model's (the usual mismatch in these studies)."""
     differ = []
     for path, module in model.depthwise_convs().items():
         keys = (f'{path}.{module.large_name}.conv.weight', f'{path}.{module.merged_name}.weight')
@@ -428,49 +428,26 @@ def check_depthwise_kernels(model, state_dict, source):
     if differ:
         shown = '\n  '.join(differ[:8]) + (f'\n  ... and {len(differ) - 8} more'
                                            if len(differ) > 8 else '')
-        raise CheckpointMismatchError(
-            f'{source}: the checkpoint\'s depth-wise kernel sizes differ from the model\'s '
+        raise ValueError(
+            f'the checkpoint\'s depth-wise kernel sizes differ from the model\'s '
             f'(kernel_sizes={model.kernel_sizes}):\n  {shown}\nBuild the backbone with the '
             'kernel sizes the checkpoint was trained with.')
 
 
-def to_lk_mobilenet_v2_state_dict(model, checkpoint, prefix=None, source='checkpoint',
-                                  logger='current'):
-    """The backbone state dict in ``model``'s layout from any supported checkpoint: this
-    backbone's, a model built on it (``prefix='backbone.'``; classifiers are detected), or
-    mmpretrain's / mmseg's MobileNetV2 (converted)."""
-    state_dict = unwrap_state_dict(checkpoint)
-    if prefix:
-        state_dict = select_prefix(state_dict, prefix)
-    elif any(k.startswith('backbone.') for k in state_dict):
-        others = sorted({k.split('.')[0] for k in state_dict if not k.startswith('backbone.')})
-        print_log(f'replk_mm: {source} holds a whole model; loading its backbone.* keys '
-                  f'(ignoring {others})', logger=logger)
-        state_dict = select_prefix(state_dict, 'backbone.')
+def lk_mobilenet_v2_checkpoint_filter(state_dict, model):
+    """Backbone keys of an LKMobileNetV2 or an mmpretrain / mmseg MobileNetV2 checkpoint ->
+    ``model``'s keys: MobileNetV2's depth-wise conv-BN becomes the large branch, the final 1x1
+    conv is ignored when ``out_indices`` does not ask for it, and depth-wise kernel sizes that
+    differ from the model's are a ValueError naming them."""
     state_dict, renamed = from_mobilenet_v2_layout(state_dict, model.depthwise_convs())
     if renamed:
-        print_log(f'replk_mm: {source}: converted {renamed} depth-wise convs from the '
-                  'mmpretrain / mmseg MobileNetV2 layout', logger=logger)
+        print_log(f'replk_mm: converted {renamed} depth-wise convs from the mmpretrain / mmseg '
+                  'MobileNetV2 layout', logger='current')
     if not hasattr(model, 'conv2'):
         unused = sorted(k for k in state_dict if k.startswith('conv2.'))
         if unused:
-            print_log(f'replk_mm: {source}: ignoring the final 1x1 conv ({len(unused)} conv2.* '
-                      'keys): out_indices does not ask for it', logger=logger)
+            print_log(f'replk_mm: ignoring the final 1x1 conv ({len(unused)} conv2.* keys): '
+                      'out_indices does not ask for it', logger='current')
             state_dict = {k: v for k, v in state_dict.items() if not k.startswith('conv2.')}
+    check_depthwise_kernels(model, state_dict)
     return state_dict
-
-
-def load_lk_mobilenet_v2_checkpoint(model, filename, prefix=None, map_location='cpu',
-                                    logger='current'):
-    """Load a checkpoint into an :class:`LKMobileNetV2` (see
-    :func:`to_lk_mobilenet_v2_state_dict`). Every key must fit: a different kernel size,
-    width, shortcut-free / re-parameterized form or small kernel is a CheckpointMismatchError
-    that names the keys and the likely cause."""
-    print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
-              logger=logger)
-    checkpoint = read_checkpoint(filename, map_location=map_location)
-    state_dict = to_lk_mobilenet_v2_state_dict(model, checkpoint, prefix, source=filename,
-                                               logger=logger)
-    check_depthwise_kernels(model, state_dict, filename)
-    return load_model_state_dict(model, state_dict, strict=True, source=filename,
-                                 logger=logger)

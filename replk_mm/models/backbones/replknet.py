@@ -10,16 +10,18 @@ authors' released ImageNet and downstream weights load unchanged.
 """
 import copy
 import functools
+import re
 
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
-from ...layers import ReparamLargeKernelConv, RepLKNetTrunk
+from ...layers import RepLKNetTrunk
 from ...registry import MODELS
 from ..checkpoint import load_backbone_checkpoint
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
-# ReparamLargeKernelConv: kept importable from here (its home is replk_mm.layers).
-__all__ = ['RepLKNet', 'ReparamLargeKernelConv']
+__all__ = ['RepLKNet', 'convert_mmpretrain_to_official', 'is_mmpretrain_classifier',
+           'replknet_checkpoint_filter']
 
 
 @MODELS.register_module()
@@ -49,7 +51,7 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
             ``replk_mm.ops.set_default_backend`` / ``REPLK_DW_CONV_BACKEND`` / auto.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``
             loads official, downstream (``prefix='backbone.'``) or mmpretrain checkpoints and
-            reports missing/unexpected keys by name.
+            reports missing/unexpected keys by name (see :func:`replknet_checkpoint_filter`).
 
     Layer-wise lr decay (:meth:`get_layer_depth`) uses the layer ids of the official
     ``optim_factory.py`` (``get_num_layer_for_replknet``), generalised to any depth: the stem
@@ -112,6 +114,12 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
         raise ValueError(f'{name!r} is not a RepLKNet parameter (stem.*, stages.<i>.blocks.<j>.*, '
                          'stages.<i>.norm.* or transitions.<i>.*)')
 
+    @staticmethod
+    def checkpoint_filter(state_dict, model):
+        """Official / mmpretrain RepLKNet keys -> the model's (replk_mm's checkpoint loader
+        calls it; see :func:`replknet_checkpoint_filter`)."""
+        return replknet_checkpoint_filter(state_dict, model)
+
     def init_weights(self):
         cfg = pretrained_init_cfg(
             self.init_cfg, 'RepLKNet',
@@ -119,6 +127,64 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
         if cfg is None:
             super().init_weights()
             return
+        # not strict: an ImageNet checkpoint lacks e.g. the BNs of norm_intermediate_features
         load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 map_location=cfg.get('map_location', 'cpu'))
+                                 map_location=cfg.get('map_location', 'cpu'), strict=False)
         self._is_init = True
+
+
+def is_mmpretrain_classifier(state_dict):
+    """Whether ``state_dict`` is an mmpretrain RepLKNet classifier's (``backbone.`` keys and
+    ``head.fc``)."""
+    return 'head.fc.weight' in state_dict and any(
+        k.startswith('backbone.stem.') for k in state_dict)
+
+
+def convert_mmpretrain_to_official(state_dict):
+    """mmpretrain RepLKNet classifier -> official ImageNet layout (keys only, same tensors):
+    ``backbone.`` removed, the last stage's BN as ``norm``, ``head.fc`` as ``head``."""
+    stages = {int(m.group(1)) for k in state_dict
+              if (m := re.match(r'backbone\.stages\.(\d+)\.', k))}
+    last = max(stages) if stages else None
+    converted = {}
+    for key, value in state_dict.items():
+        if key.startswith('head.fc.'):
+            converted['head.' + key[len('head.fc.'):]] = value
+        elif key.startswith(f'backbone.stages.{last}.norm.'):
+            converted['norm.' + key[len(f'backbone.stages.{last}.norm.'):]] = value
+        elif key.startswith('backbone.'):
+            converted[key[len('backbone.'):]] = value
+        elif not key.startswith('data_preprocessor.'):
+            converted[key] = value
+    return converted
+
+
+def replknet_checkpoint_filter(state_dict, model):
+    """Backbone keys of an official ImageNet / downstream or mmpretrain checkpoint -> ``model``'s.
+
+    The module names follow the official layout, so only the classifier differs: the official
+    final BN ``norm`` (mmpretrain: the last stage's ``norm``) is the model's last-stage norm when
+    it has one (``norm_intermediate_features`` with the last stage returned) and is ignored
+    otherwise, as is the classification ``head``; ignored keys are logged. Deploy-form keys
+    (``lkb_reparam``) pass unchanged: the loader names a form mismatch.
+    """
+    own = model.state_dict()
+    last_norm = f'stages.{len(model.stages) - 1}.norm.'
+    if any(k.startswith(last_norm) and k not in own for k in state_dict):
+        print_log("replk_mm: converting an mmpretrain RepLKNet checkpoint to the official "
+                  "layout (its last stage's BN is the classifier's final norm)",
+                  logger='current')
+        state_dict = {('norm.' + k[len(last_norm):] if k.startswith(last_norm) else k): v
+                      for k, v in state_dict.items()}
+    converted, ignored = {}, []
+    for key, value in state_dict.items():
+        if key.startswith('norm.') and last_norm + key[len('norm.'):] in own:
+            converted[last_norm + key[len('norm.'):]] = value
+        elif key.startswith(('norm.', 'head.')):
+            ignored.append(key)
+        else:
+            converted[key] = value
+    if ignored:
+        print_log(f'replk_mm: ignoring the classification keys {sorted(ignored)}',
+                  logger='current')
+    return converted

@@ -19,7 +19,6 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...engine.safe_load import read_checkpoint
 from ...layers import (
                        BLOCK_KERNEL_SIZES,
                        LayerNorm2d,
@@ -29,7 +28,7 @@ from ...layers import (
                        resolve_arch,
 )
 from ...registry import MODELS
-from ..checkpoint import load_model_state_dict, select_prefix, unwrap_state_dict
+from ..checkpoint import load_backbone_checkpoint
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 __all__ = ['UniRepLKNet', 'checkpoint_filter', 'convert_official_classifier']
@@ -367,15 +366,6 @@ class UniRepLKNet(BackboneMixin, BaseModule):
         if cfg is None:
             super().init_weights()
             return
-        filename = cfg['checkpoint']
-        print_log(f'replk_mm: loading {filename}', logger='current')
-        state_dict = unwrap_state_dict(read_checkpoint(
-            filename, map_location=cfg.get('map_location', 'cpu')))
-        prefix = cfg.get('prefix')
-        if prefix is None and not any(k.startswith(BACKBONE_TOPS) for k in state_dict) \
-                and any(k.startswith('backbone.') for k in state_dict):
-            prefix = 'backbone.'
-        state_dict = select_prefix(state_dict, prefix)
-        state_dict = self.checkpoint_filter(state_dict, self)
-        load_model_state_dict(self, state_dict, strict=True, source=filename)
+        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                 map_location=cfg.get('map_location', 'cpu'), strict=True)
         self._is_init = True

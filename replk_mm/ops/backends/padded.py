@@ -1,7 +1,8 @@
 """Direct convolutions with the padding made explicit.
 
 oneDNN leaves its fast direct depth-wise kernel for a gemm path when the conv itself pads by
-7 or more (forward) and for every weight gradient with k >= 7; with ``F.pad`` first and
+more than a few pixels (forward) and for the weight gradient of all but the smallest kernels
+(thresholds measured in docs/benchmark_lk_conv.md); with ``F.pad`` first and
 ``padding=0`` the forward and input gradient stay on the direct path. The weight gradient is
 written as a forward conv too: per (sample, channel) it is the correlation of the padded
 input with the output gradient, i.e. a grouped conv with N*C groups whose "kernel" is the

@@ -1,22 +1,23 @@
-"""Reading checkpoints with ``torch.load(weights_only=True)``, mmengine checkpoints included.
+"""Safe checkpoint reading: ``torch.load(weights_only=True)``, mmengine checkpoints included.
+
+A leaf of the package (torch, numpy and mmengine only): ``replk_mm.models`` (the checkpoint
+loader) and ``replk_mm.engine`` (the Runner, the checkpoint hook) both read through it.
 
 torch >= 2.6 unpickles with ``weights_only=True`` by default: only tensors, plain containers
-and an allowlist of types. mmengine 0.10.7 checkpoints also hold its message hub
+and an allow-list of types. mmengine 0.10.7 checkpoints also hold its message hub
 (``HistoryBuffer`` objects) and numpy arrays / scalars, so ``runner.resume()`` fails under that
 default. Instead of re-enabling full pickle (which runs any code a file holds),
-:func:`allow_mmengine_checkpoints` allows exactly those extra types, through torch's
-safe-globals mechanism, while it is open; :func:`read_checkpoint` reads inside it and turns
-torch's unpickling errors into messages that name the file and what was expected.
-
-Importing this module changes nothing: replk_mm's tools and APIs open the context where they
-load. A checkpoint that needs any other type (an old checkpoint saved with full pickle, or a
+:func:`register_mmengine_checkpoint_globals` adds exactly those extra types to torch's
+process-wide allow-list; ``import replk_mm`` calls it, so that a plain mmengine Runner of a
+config with ``custom_imports=dict(imports=['replk_mm'])`` resumes too.
+:func:`read_checkpoint` turns torch's refusals into messages that name the file and what was
+expected. A checkpoint that needs any other type (an old checkpoint saved with full pickle, or a
 crafted one) is refused unless ``REPLK_ALLOW_UNSAFE_CHECKPOINTS=1`` is set, in which case it is
 read with full pickle and a warning says so.
 """
 import os
 import os.path as osp
 import pickle
-import re
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from mmengine.logging import HistoryBuffer, print_log
 
 __all__ = ['ALLOW_UNSAFE_ENV', 'CheckpointError', 'NotACheckpointError', 'UnsafeCheckpointError',
            'allow_mmengine_checkpoints', 'mmengine_checkpoint_globals', 'read_checkpoint',
-           'unsafe_loading_allowed']
+           'register_mmengine_checkpoint_globals', 'unsafe_loading_allowed']
 
 ALLOW_UNSAFE_ENV = 'REPLK_ALLOW_UNSAFE_CHECKPOINTS'
 URL_PREFIXES = ('http://', 'https://')
@@ -104,18 +105,34 @@ def mmengine_checkpoint_globals():
     return entries
 
 
+def _missing_globals():
+    present = set(map(_global_key, torch.serialization.get_safe_globals()))
+    return [g for g in mmengine_checkpoint_globals() if _global_key(g) not in present]
+
+
+def register_mmengine_checkpoint_globals():
+    """Add :func:`mmengine_checkpoint_globals` to torch's process-wide weights-only allow-list
+    (``torch.serialization.add_safe_globals``); ``import replk_mm`` calls it.
+
+    Every loader in the process then reads mmengine checkpoints weights-only, mmengine's own
+    ``Runner.resume`` included. Only those types are added: unpickling still cannot call
+    anything else, so a crafted checkpoint is refused as before. Idempotent."""
+    missing = _missing_globals()
+    if missing:
+        torch.serialization.add_safe_globals(missing)
+
+
 @contextmanager
 def allow_mmengine_checkpoints():
     """While open, ``torch.load(weights_only=True)`` also accepts mmengine checkpoints.
 
     Uses torch's ``torch.serialization.safe_globals`` with the types of
     :func:`mmengine_checkpoint_globals` that are not allowed already, so leaving the context
-    removes only what it added (a user's own ``add_safe_globals`` stay). torch keeps this
-    allowlist per process, not per thread.
+    removes only what it added (a user's own ``add_safe_globals`` stay). After ``import
+    replk_mm`` nothing is missing; :func:`read_checkpoint` still opens it, so that it reads
+    mmengine checkpoints even after a user's ``torch.serialization.clear_safe_globals()``.
     """
-    present = set(map(_global_key, torch.serialization.get_safe_globals()))
-    missing = [g for g in mmengine_checkpoint_globals() if _global_key(g) not in present]
-    with torch.serialization.safe_globals(missing):
+    with torch.serialization.safe_globals(_missing_globals()):
         yield
 
 
@@ -135,9 +152,10 @@ def read_checkpoint(filename, map_location='cpu'):
 
     Args:
         filename (str | os.PathLike): a local file, an ``http(s)://`` URL (downloaded once into
-            torch.hub's checkpoint folder, rank 0 first in a distributed run), or any other
-            prefix mmengine's ``CheckpointLoader`` knows (``open-mmlab://``, ``s3://`` ...),
-            which is then read by mmengine inside :func:`allow_mmengine_checkpoints`.
+            torch.hub's checkpoint folder, rank 0 first in a distributed run), an mmengine
+            model-zoo name (``open-mmlab://``, ``torchvision://``, ``mmcls://``: resolved to
+            its URL, then read as one), or any other prefix mmengine's ``CheckpointLoader``
+            knows (``s3://`` ...), read by mmengine inside :func:`allow_mmengine_checkpoints`.
         map_location: as for ``torch.load``.
 
     Returns:
@@ -172,10 +190,10 @@ def _read_local(path, map_location, shown):
         with allow_mmengine_checkpoints():
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        refused = _refused_global(exc)
-        if refused is None and not zipfile.is_zipfile(path):
+        # weights-only unpickling refused something: torch names what, for a torch.save archive
+        if not zipfile.is_zipfile(path):
             raise _not_a_checkpoint(path, exc, shown) from exc
-        checkpoint = _read_unsafe(path, map_location, refused or _first_line(exc), exc, shown)
+        checkpoint = _read_unsafe(path, map_location, _refused_globals(path, exc), exc, shown)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
         raise _not_a_checkpoint(path, exc, shown) from exc
     return _check_dict(checkpoint, shown)
@@ -189,25 +207,20 @@ def _check_dict(checkpoint, where):
     return checkpoint
 
 
-# What torch's weights-only unpickler names when it refuses something.
-_REFUSED = (re.compile(r'GLOBAL (\S+) was not an allowed global'),
-            re.compile(r'unsupported GLOBAL (\S+) whose module'),
-            re.compile(r"but got <class '([^']+)'>"),
-            re.compile(r'unrecognized function (\S+)'),
-            re.compile(r'(getattr\(.*?\)): only HistoryBuffer'))
-
-
-def _refused_global(exc):
-    for pattern in _REFUSED:
-        found = pattern.search(str(exc))
-        if found:
-            return found.group(1)
-    return None
+def _refused_globals(path, exc):
+    """What weights-only reading refused in the archive ``path``: the globals outside the
+    allow-list (torch's ``get_unsafe_globals_in_checkpoint``), else the refusal itself (an
+    allowed callable that refused its arguments, e.g. the restricted ``getattr``)."""
+    with allow_mmengine_checkpoints():
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    if unsafe:
+        return ', '.join(sorted(unsafe))
+    return f'{type(exc).__name__}: {_first_line(exc)}'
 
 
 def _first_line(exc):
-    lines = [line.strip() for line in str(exc).splitlines() if 'error' in line.lower()]
-    return (lines[-1] if lines else str(exc))[:200]
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else repr(exc))[:200]
 
 
 def _refusal(path, needs):
@@ -238,7 +251,9 @@ def _not_a_checkpoint(path, exc, shown):
     if head.startswith(b'PK\x03\x04'):
         what = 'a truncated or corrupt checkpoint (an interrupted save, copy or download?)'
     elif head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04', b'\x05'):
-        what = 'a plain pickle file, not a PyTorch checkpoint'
+        what = ('a plain pickle file, not a PyTorch checkpoint (or one written by torch < 1.6, '
+                'whose format weights-only reading cannot check: re-save it with a current '
+                'torch.save)')
     elif _is_text(head):
         what = 'a text file, not a PyTorch checkpoint'
     else:
@@ -254,8 +269,12 @@ def _is_text(head):
     return all(c.isprintable() or c in '\r\n\t' for c in text)
 
 
+# mmengine's load_from_http (and torch.hub.load_state_dict_from_url under it) unpickles the
+# download with weights_only=False, i.e. full pickle: URLs are downloaded with torch.hub's
+# downloader and read here instead.
 def _download(url):
-    """The local copy of ``url`` in torch.hub's checkpoint folder (downloaded if missing)."""
+    """The local copy of ``url`` in torch.hub's checkpoint folder (downloaded if missing;
+    rank 0 first in a distributed run, as mmengine's ``load_from_http``)."""
     from mmengine.dist import barrier, get_dist_info
     name = osp.basename(urlparse(url).path)
     if not name:
@@ -280,11 +299,41 @@ def _download(url):
     return path
 
 
+# mmengine's model-zoo schemes: name -> URL tables (mmengine.runner.checkpoint). Their loaders
+# end in load_from_http, i.e. full pickle, so the name is resolved here and the URL read as any
+# other.
+ZOO_SCHEMES = {'open-mmlab://': 'get_external_models', 'openmmlab://': 'get_external_models',
+               'torchvision://': 'get_torchvision_models', 'modelzoo://': 'get_torchvision_models',
+               'mmcls://': 'get_mmcls_models'}
+
+
+def _read_from_zoo(filename, prefix, map_location):
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    name = filename[len(prefix):]
+    if prefix in ('open-mmlab://', 'openmmlab://'):
+        name = mmengine_checkpoint.get_deprecated_model_names().get(name, name)
+    urls = getattr(mmengine_checkpoint, ZOO_SCHEMES[prefix])()
+    if name not in urls:
+        raise FileNotFoundError(f'{filename}: mmengine knows no model {name!r} under {prefix}')
+    url = urls[name]
+    if url.startswith(URL_PREFIXES):
+        checkpoint = read_checkpoint(url, map_location)
+    else:  # open-mmlab:// names may point into mmengine's home folder
+        checkpoint = read_checkpoint(osp.join(mmengine_checkpoint._get_mmengine_home(), url),
+                                     map_location)
+    if prefix == 'mmcls://':
+        checkpoint = mmengine_checkpoint._process_mmcls_checkpoint(checkpoint)
+    return checkpoint
+
+
 def _read_with_mmengine(filename, map_location):
     from mmengine.runner.checkpoint import CheckpointLoader
+    for prefix in ZOO_SCHEMES:
+        if filename.startswith(prefix):
+            return _read_from_zoo(filename, prefix, map_location)
     try:
         with allow_mmengine_checkpoints():
             checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
     except pickle.UnpicklingError as exc:
-        raise _refusal(filename, _refused_global(exc) or _first_line(exc)) from exc
+        raise _refusal(filename, f'{type(exc).__name__}: {_first_line(exc)}') from exc
     return _check_dict(checkpoint, filename)
