@@ -32,6 +32,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
 
+from ..errors import UserError
 from ..models import checkpoint as model_checkpoint  # a module: replk_mm.models imports us
 from .safe_load import allow_mmengine_checkpoints, read_checkpoint
 
@@ -40,7 +41,7 @@ PARTIAL_LOAD_HINT = (f'To load only what fits, pass --allow-partial (tools/train
                      f'tools/test.py) or set {PARTIAL_LOAD_KEY} = True in the config.')
 
 
-class ResumeError(ValueError):
+class ResumeError(ValueError, UserError):
     """``--resume`` cannot continue from the given checkpoint; the message says what to do."""
 
 

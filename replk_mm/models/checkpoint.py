@@ -14,6 +14,7 @@ from typing import List, NamedTuple
 from mmengine.logging import print_log
 
 from ..engine.safe_load import read_checkpoint
+from ..errors import UserError
 
 CLASSIFIER_KEYS = re.compile(r'^(norm|head)\.')
 
@@ -113,7 +114,7 @@ def load_backbone_state_dict(model, state_dict, strict=False, logger='current', 
     return report.result
 
 
-class CheckpointMismatchError(ValueError, RuntimeError):
+class CheckpointMismatchError(ValueError, RuntimeError, UserError):
     """A checkpoint does not fit the model; the message lists the keys and the likely cause.
 
     Both a ValueError and a RuntimeError: earlier versions raised either, depending on the
