@@ -21,6 +21,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
+from ..errors import UserError
+
 # Top-level keys something reads after parsing: mmengine 0.10.7's Runner (from_cfg and the
 # cfg.get calls in runner.py), and replk_mm's tools (tta_*, allow_partial_load).
 RUNTIME_KEYS = frozenset({
@@ -44,8 +46,12 @@ DEFAULT_HOOK_NAMES = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_
 MAX_LISTED = 8
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """A config or a --cfg-options entry that cannot work as written; says what to write."""
+
+
+class ConfigSyntaxError(SyntaxError, UserError):
+    """A syntax error in a config file; the message names the file and the line."""
 
 
 # -- --cfg-options ----------------------------------------------------------------------------
