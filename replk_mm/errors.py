@@ -12,6 +12,7 @@ module needs nothing but the standard library: any layer may import it.
 """
 import contextlib
 import os
+import re
 import sys
 
 __all__ = ['MissingFileError', 'TRACEBACK_ENV', 'UserError', 'report_user_errors']
@@ -41,4 +42,16 @@ def report_user_errors(tool):
         if os.environ.get(TRACEBACK_ENV, '').lower() in ('1', 'true', 'yes'):
             raise
         sys.stderr.flush()
-        sys.exit(f'{tool}: {type(exc).__name__}: {exc}')
+        sys.exit(f'{tool}: {type(exc).__name__}: {_message(exc)}')
+
+
+def _message(exc):
+    message = str(exc)
+    # torch's DataLoader re-raises a worker's error as the same type with a message of
+    # "Caught X in DataLoader worker process N.\nOriginal Traceback ...\npackage.module.X: <msg>"
+    if message.startswith('Caught ') and '\nOriginal Traceback' in message:
+        found = re.findall(r'\n(?:[\w.]+\.)?' + re.escape(type(exc).__name__) + r': (.*)',
+                           message.rstrip())
+        if found:
+            return f'{found[-1]} (in a data loader worker)'
+    return message

@@ -192,6 +192,21 @@ def test_tools_print_expected_errors_in_one_line(tool, tmp_path, monkeypatch, ca
         _run_tool_main(osp.join(REPO, 'tools', f'{tool}.py'), argv, monkeypatch)
 
 
+def test_an_expected_error_from_a_data_loader_worker_is_one_line_too():
+    from replk_mm.datasets.errors import LabelValueError
+    from replk_mm.errors import report_user_errors
+    # how torch's DataLoader re-raises an error of a worker process
+    wrapped = LabelValueError(
+        'Caught LabelValueError in DataLoader worker process 0.\nOriginal Traceback (most '
+        'recent call last):\n  File "x.py", line 1, in f\n    raise\n'
+        'replk_mm.datasets.errors.LabelValueError: label map a.png holds ids ...\n')
+    with pytest.raises(SystemExit) as info:
+        with report_user_errors('train.py'):
+            raise wrapped
+    assert info.value.code == ('train.py: LabelValueError: label map a.png holds ids ... '
+                               '(in a data loader worker)')
+
+
 def test_bugs_keep_their_traceback():
     from replk_mm.errors import report_user_errors
     with pytest.raises(KeyError):  # not a UserError: not turned into a one-line exit

@@ -267,7 +267,7 @@ def _remove_interrupted_saves(cfg):
     if os.environ.get('RANK', '0') != '0' or os.environ.get('SLURM_PROCID', '0') != '0':
         return
     folders = {cfg.work_dir}
-    out_dir = (cfg.get('default_hooks') or {}).get('checkpoint', {}).get('out_dir')
+    out_dir = ((cfg.get('default_hooks') or {}).get('checkpoint') or {}).get('out_dir')
     if isinstance(out_dir, str) and '://' not in out_dir:
         folders.add(osp.join(out_dir, osp.basename(osp.abspath(cfg.work_dir))))
     for folder in sorted(folders):
