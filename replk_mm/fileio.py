@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer, print_log
 
+from .errors import UserError
+
 __all__ = ['ALLOW_UNSAFE_ENV', 'CheckpointError', 'NotACheckpointError', 'UnsafeCheckpointError',
            'allow_mmengine_checkpoints', 'mmengine_checkpoint_globals', 'read_checkpoint',
            'register_mmengine_checkpoint_globals', 'unsafe_loading_allowed']
@@ -35,7 +37,7 @@ ALLOW_UNSAFE_ENV = 'REPLK_ALLOW_UNSAFE_CHECKPOINTS'
 URL_PREFIXES = ('http://', 'https://')
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ValueError, UserError):
     """A file could not be read as a checkpoint; the message names it and says why."""
 
 

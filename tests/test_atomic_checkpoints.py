@@ -213,20 +213,21 @@ class _RisingScore(BaseMetric):
         return dict(score=np.float64(type(self).calls))
 
 
-def _tiny_runner(work_dir):
+def _tiny_runner(work_dir, validate=True):
     data = [dict(inputs=torch.randn(4), labels=torch.tensor(i % 2)) for i in range(4)]
     loader = dict(dataset=data, batch_size=2, num_workers=0,
                   sampler=dict(type='DefaultSampler', shuffle=False),
                   collate_fn=dict(type='pseudo_collate'))
+    val = dict(val_dataloader=loader, val_evaluator=dict(type=_RisingScore), val_cfg=dict())
     return ReplkRunner(
-        model=_Tiny(), work_dir=str(work_dir), train_dataloader=loader, val_dataloader=loader,
-        val_evaluator=dict(type=_RisingScore), val_cfg=dict(),
+        model=_Tiny(), work_dir=str(work_dir), train_dataloader=loader,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=False, max_iters=4, val_interval=2),
         default_hooks=dict(checkpoint=dict(type='AtomicCheckpointHook', interval=2,
                                            by_epoch=False, max_keep_ckpts=1,
-                                           save_best='score', rule='greater')),
-        experiment_name=f'order_{osp.basename(str(work_dir))}')
+                                           save_best='score' if validate else None,
+                                           rule='greater')),
+        experiment_name=f'order_{osp.basename(str(work_dir))}', **(val if validate else {}))
 
 
 def test_new_checkpoint_is_complete_before_anything_is_removed(tmp_path, monkeypatch):
@@ -284,3 +285,75 @@ def test_every_checkpoint_hook_of_a_config_becomes_atomic():
         custom_hooks=[dict(type='mmengine.CheckpointHook', interval=5, by_epoch=False)])))
     assert cfg.default_hooks.checkpoint == dict(type='AtomicCheckpointHook', interval=1)
     assert cfg.custom_hooks[0] == dict(type='AtomicCheckpointHook', interval=5, by_epoch=False)
+
+
+# -- a full disk ------------------------------------------------------------------------------
+
+def _disk_full_after_iter_2(monkeypatch, work_dir, free=1000):
+    """shutil.disk_usage says ``free`` bytes once iter_2.pth is written (plenty before)."""
+    real = shutil.disk_usage
+
+    def disk_usage(path):
+        usage = real(path)
+        if osp.exists(osp.join(work_dir, 'iter_2.pth')):
+            return usage._replace(free=free)
+        return usage
+
+    monkeypatch.setattr(hooks_module.shutil, 'disk_usage', disk_usage)
+
+
+def test_a_checkpoint_that_does_not_fit_stops_the_run_before_writing(tmp_path, monkeypatch):
+    from replk_mm.engine.hooks import DiskSpaceError
+    _disk_full_after_iter_2(monkeypatch, str(tmp_path))
+    with one_thread(), pytest.raises(DiskSpaceError) as info:
+        _tiny_runner(tmp_path, validate=False).train()
+    message = str(info.value)
+    assert '\n' not in message
+    assert f'no room for checkpoint iter_4.pth in {tmp_path} (checked before writing): it ' \
+           'needs about ' in message and ', 1000 bytes (0.0 MiB) are free' in message
+    assert 'room for one checkpoint more than max_keep_ckpts (two with max_keep_ckpts=1)' in \
+        message
+    assert f'the last checkpoint {tmp_path / "iter_2.pth"} is intact' in message
+    # nothing removed, nothing half-written; --resume continues from iteration 2
+    assert _checkpoints(tmp_path) == ['iter_2.pth']
+    assert _last_checkpoint(tmp_path) == 'iter_2.pth'
+
+
+def test_a_write_that_runs_out_of_space_removes_its_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    from replk_mm.engine.hooks import DiskSpaceError
+    put = LocalBackend.put
+
+    def put_until_full(self, obj, filepath):
+        if 'iter_4' in str(filepath):
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return put(self, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', put_until_full)
+    with one_thread(), pytest.raises(DiskSpaceError,
+                                     match=f'iter_4.pth in {tmp_path} .the disk filled up while '
+                                           'writing it; the partial file was removed.') as info:
+        _tiny_runner(tmp_path, validate=False).train()
+    assert info.value.__cause__.errno == errno.ENOSPC
+    assert _checkpoints(tmp_path) == ['iter_2.pth']
+    assert _last_checkpoint(tmp_path) == 'iter_2.pth'
+
+
+def test_interrupted_saves_are_removed_before_the_runner_writes(tmp_path, monkeypatch):
+    from mmengine.config import Config
+
+    import replk_mm.apis.runner as runner_module
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    (work_dir / '.iter_4.pth.replk-tmp').write_bytes(b'\0' * 1000)
+    seen = []
+    # any config: parsing a real one costs seconds and does not matter here
+    monkeypatch.setattr(runner_module, 'load_config', lambda config, options: Config(dict(
+        default_scope='mmseg', model=dict(type='EncoderDecoder'))))
+    monkeypatch.setattr(runner_module, 'build_runner',
+                        lambda cfg: seen.append(sorted(os.listdir(cfg.work_dir))))
+    train_runner('config.py', work_dir=str(work_dir), resume=True)
+    assert seen == [[]]  # gone before the runner (its logs, its config dump) was built

@@ -1,6 +1,7 @@
-"""The checked datasets catch two silent data problems when they happen: a label map whose size
-differs from its image (training and test pipelines), and COCO image files that are missing
-(reported when the dataset is built, skippable)."""
+"""The checked datasets catch silent data problems when they happen: a label map whose size
+differs from its image or that holds ids outside the classes (training and test pipelines; the
+id check skippable), and COCO image files that are missing (reported when the dataset is built,
+skippable)."""
 import os
 import os.path as osp
 
@@ -99,3 +100,58 @@ def test_missing_files_lists_each_folder_once(tmp_path, monkeypatch):
     monkeypatch.setattr(coco_checked.os, 'listdir', counting_listdir)
     assert coco_checked.missing_files(paths) == paths[1:]
     assert sorted(listed) == sorted({str(tmp_path / 'a'), str(tmp_path / 'gone')})
+
+
+@pytest.fixture
+def ade_bad_ids(tmp_path):
+    """ADE20K layout whose second training and first validation label maps hold file id 201
+    (class 200 after reduce_zero_label; ADE20K has 150) in their top 8 rows of 64."""
+    import numpy as np
+    root = write_ade20k(str(tmp_path / 'ade'), num_train=2, num_val=2)
+    for split, name in (('training', 'ADE_train_00000001'), ('validation', 'ADE_valid_00000000')):
+        path = osp.join(root, 'annotations', split, name + '.png')
+        label = np.array(Image.open(path))
+        label[:8] = 201
+        Image.fromarray(label).save(path)
+    return root
+
+
+@pytest.mark.parametrize('split, pipeline, index, name', [
+    ('training', TRAIN_PIPELINE, 1, 'ADE_train_00000001'),
+    ('validation', TEST_PIPELINE, 0, 'ADE_valid_00000000')])
+def test_label_ids_outside_the_classes_name_the_file_ids_and_fix(ade_bad_ids, split, pipeline,
+                                                                  index, name):
+    from replk_mm.datasets.seg_checked import LabelValueError
+    dataset = _seg_dataset(ade_bad_ids, split, pipeline)
+    dataset[1 - index]  # ids 0-3 (255, 0, 1, 2 after reduce_zero_label) are valid
+    with pytest.raises(LabelValueError) as info:
+        dataset[index]
+    message = str(info.value)
+    assert osp.join(ade_bad_ids, 'annotations', split, name + '.png') in message
+    assert 'outside the 150 classes of CheckedADE20KDataset (valid: 0-149 and ignore_index ' \
+           '255, after reduce_zero_label=True): 200 (12.50%)' in message
+    for fix in ('ignore_index', 'decode_head.num_classes', 'reduce_zero_label',
+                'check_label_values=False'):
+        assert fix in message
+    # the opt-out (the test pipeline: no crop can cut the bad rows off)
+    from mmseg.registry import DATASETS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        unchecked = DATASETS.build(dict(
+            type='CheckedADE20KDataset', data_root=ade_bad_ids, check_label_values=False,
+            data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
+            pipeline=TEST_PIPELINE))
+    assert (unchecked[index]['data_samples'].gt_sem_seg.data == 200).any()
+
+
+def test_label_value_check_sees_ids_after_reduce_zero_label():
+    import numpy as np
+
+    from replk_mm.datasets.seg_checked import LabelValueError, SegMapCheck
+    check = SegMapCheck(num_classes=4, ignore_index=255)
+    seg = np.array([[0, 3], [255, 255]], np.uint8)
+    assert check(dict(gt_seg_map=seg, ori_shape=(2, 2))) is not None
+    seg[0, 0] = 4
+    with pytest.raises(LabelValueError, match=r'4 \(25\.00%\).*with reduce_zero_label=False file '
+                                              r'ids are class ids'):
+        check(dict(gt_seg_map=seg, ori_shape=(2, 2), seg_map_path='a.png',
+                   reduce_zero_label=False))

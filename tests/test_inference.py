@@ -175,6 +175,7 @@ def test_inferencers_are_mmsegs_and_mmdets_with_our_loading(task, files, models,
     assert _is_deploy(inferencer.model)
     assert inferencer.model.dataset_meta['classes'] == CONFIG_CLASSES[task]  # not COCO's 80
     assert [p.name for p in tmp_path.rglob('*') if p.suffix in ('.jpg', '.png')]
+    _check_refuses_bad_images(inferencer, task, tmp_path / 'bad')
 
 
 def test_gpu_config_runs_on_the_cpu(files):
@@ -253,3 +254,62 @@ def test_run_demo_rejects_unknown_job():
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "unknown job 'classify'" in result.stderr
+
+
+# ------------------------------------------------------- inputs the model cannot take
+def test_min_image_size_is_the_backbones_total_stride(models):
+    from replk_mm.apis.inference import min_image_size
+    assert min_image_size(models['seg', 'ckpt']) == 32  # stem /4, three transitions /2
+    assert min_image_size(models['det', 'deploy']) == 32
+    assert min_image_size(object()) == 1  # no backbone: nothing to derive a minimum from
+
+
+def _bad_arrays():
+    nan = np.full((64, 64, 3), 100, np.float32)
+    nan[:4, :, 0] = np.nan
+    inf = np.full((64, 64, 3), 100, np.float32)
+    inf[0, 0] = np.inf
+    return [(nan, r'image array 0 holds 256 non-finite values of 12288 \(2\.08%; NaN: 256, '
+                  r'Inf: 0\).*NaN logits.*np\.nan_to_num'),
+            (inf, r'holds 3 non-finite values .*Inf: 3'),
+            (np.zeros((0, 64, 3), np.uint8), r'shape \(0, 64, 3\): expected a non-empty'),
+            (np.zeros((31, 64, 3), np.uint8), r'64x31 \(WxH\), smaller than the 32x32 pixels')]
+
+
+def test_bad_image_arrays_are_refused_by_the_functions(models):
+    from replk_mm.apis.inference import ImageInputError
+    for image, message in _bad_arrays():
+        with pytest.raises(ImageInputError, match=message):
+            inference_segmentor(models['seg', 'ckpt'], image)
+    with pytest.raises(ImageInputError, match='non-finite'):
+        inference_detector(models['det', 'ckpt'], [np.zeros((64, 64, 3), np.uint8),
+                                                   _bad_arrays()[0][0]])
+
+
+def _check_refuses_bad_images(inferencer, task, tmp_path):
+    """The inferencer (with out_dir) refuses NaN, Inf and images below the minimum."""
+    from replk_mm.apis.inference import ImageInputError
+    tmp_path.mkdir()
+    for image, message in _bad_arrays()[:2]:
+        with pytest.raises(ImageInputError, match=message.replace('image array 0', 'image array')):
+            inferencer(image, out_dir=str(tmp_path))
+    tiny = str(tmp_path / 'one_pixel.png')
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    with pytest.raises(ImageInputError, match=r'image .*one_pixel\.png is 1x1 \(WxH\), smaller '
+                                              r'than the 32x32 pixels the model takes'):
+        inferencer(tiny, out_dir=str(tmp_path))
+    if task == 'seg':  # the minimum itself is drawn (with class names) without an error
+        smallest = str(tmp_path / 'smallest.png')
+        Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(smallest)
+        out = inferencer(smallest, out_dir=str(tmp_path / 'vis'))
+        assert out['predictions'].shape == (32, 32)
+
+
+def test_image_demo_refuses_an_image_below_the_minimum(files, tmp_path):
+    from replk_mm.apis.inference import ImageInputError
+    from tools.demo.image_demo import main
+    tiny = str(tmp_path / 'one_pixel.png')
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    with pytest.raises(ImageInputError, match='1x1 .WxH., smaller than the 32x32 pixels'):
+        main([tiny, SEG_CONFIG, files['seg']['ckpt'], '--out', str(tmp_path / 'o.png'),
+              '--device', 'cpu', '--cfg-options'] + [f'{k}={v}' for k, v in TINY['seg'].items()])

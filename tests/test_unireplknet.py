@@ -523,8 +523,8 @@ data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.
 
 def test_deploy_form_classifier_exports_to_onnx(tmp_path):
     pytest.importorskip('onnxruntime')
-    from replk_mm.deploy import export_and_check
     from replk_mm.apis.builder import build_model
+    from replk_mm.deploy import export_and_check
     from replk_mm.deploy.models import load_deploy_config
     config = tmp_path / 'uni_cls.py'
     config.write_text(CLS_CONFIG)

@@ -1,16 +1,18 @@
 """The first mistakes users make get a message that names the problem and what to write:
 config syntax errors name their file (a base file too), malformed --cfg-options, hook name and
 type typos, unknown top-level keys, overrides of config variables that cannot take effect,
---resume with nothing to resume, --amp on a machine without a GPU."""
+--resume with nothing to resume, --amp on a machine without a GPU. The tools print expected
+errors in one line without a traceback; distributed launchers say how to start them."""
 import glob
 import inspect
+import os
 import os.path as osp
 import types
 from unittest import mock
 
 import pytest
 import torch
-from robustness_helpers import write_ade20k, write_tiny_seg_config
+from robustness_helpers import REPO, write_ade20k, write_tiny_seg_config
 
 from replk_mm import apis
 from replk_mm.engine import ResumeError
@@ -174,3 +176,111 @@ def test_runs_of_one_config_in_one_process_keep_their_own_logs(tmp_path):
     assert first.experiment_name != second.experiment_name
     assert first.logger is not second.logger and first.message_hub is not second.message_hub
     assert first.experiment_name.startswith('same_name_')
+
+
+# -- expected errors: one line, no traceback (tools); bugs keep theirs ---------------------------
+
+def _expected_error_classes():
+    from replk_mm.apis.inference import ImageInputError
+    from replk_mm.datasets.errors import (
+        DatasetNotFoundError,
+        LabelSizeError,
+        LabelValueError,
+        MissingImagesError,
+    )
+    from replk_mm.datasets.seg_checked import SampleLoadError
+    from replk_mm.engine import CheckpointError
+    from replk_mm.engine.config_checks import ConfigSyntaxError
+    from replk_mm.engine.hooks import DiskSpaceError
+    from replk_mm.errors import MissingFileError
+    from replk_mm.models.checkpoint import CheckpointMismatchError
+    from replk_mm.utils.metafile import MetafileError
+    return (CheckpointError, CheckpointMismatchError, ConfigError, ConfigSyntaxError,
+            DatasetNotFoundError, DiskSpaceError, ImageInputError, LabelSizeError,
+            LabelValueError, MetafileError, MissingFileError, MissingImagesError, ResumeError,
+            SampleLoadError)
+
+
+def test_every_expected_error_is_a_user_error():
+    from replk_mm.errors import UserError
+    assert [c.__name__ for c in _expected_error_classes() if not issubclass(c, UserError)] == []
+
+
+def _run_tool_main(path, argv, monkeypatch):
+    """Run the tool's ``if __name__ == '__main__':`` block in this process."""
+    import runpy
+    monkeypatch.setattr('sys.argv', [path] + argv)
+    runpy.run_path(path, run_name='__main__')
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_tools_print_expected_errors_in_one_line(tool, tmp_path, monkeypatch, capsys):
+    missing = str(tmp_path / 'no_such_config.py')
+    argv = [missing] + ([] if tool == 'train' else [str(tmp_path / 'x.pth')])
+    if tool == 'test':
+        (tmp_path / 'x.pth').write_bytes(b'')
+    with pytest.raises(SystemExit) as info:
+        _run_tool_main(osp.join(REPO, 'tools', f'{tool}.py'), argv, monkeypatch)
+    assert info.value.code == f'{tool}.py: MissingFileError: config file {missing} does not exist'
+    # with REPLK_TRACEBACK=1 the exception itself propagates (and python prints its traceback)
+    monkeypatch.setenv('REPLK_TRACEBACK', '1')
+    with pytest.raises(FileNotFoundError, match='no_such_config'):
+        _run_tool_main(osp.join(REPO, 'tools', f'{tool}.py'), argv, monkeypatch)
+
+
+def test_an_expected_error_from_a_data_loader_worker_is_one_line_too():
+    from replk_mm.datasets.errors import LabelValueError
+    from replk_mm.errors import report_user_errors
+    # how torch's DataLoader re-raises an error of a worker process
+    wrapped = LabelValueError(
+        'Caught LabelValueError in DataLoader worker process 0.\nOriginal Traceback (most '
+        'recent call last):\n  File "x.py", line 1, in f\n    raise\n'
+        'replk_mm.datasets.errors.LabelValueError: label map a.png holds ids ...\n')
+    with pytest.raises(SystemExit) as info:
+        with report_user_errors('train.py'):
+            raise wrapped
+    assert info.value.code == ('train.py: LabelValueError: label map a.png holds ids ... '
+                               '(in a data loader worker)')
+
+
+def test_bugs_keep_their_traceback():
+    from replk_mm.errors import report_user_errors
+    with pytest.raises(KeyError):  # not a UserError: not turned into a one-line exit
+        with report_user_errors('train.py'):
+            {}['x']
+
+
+# -- distributed launchers ----------------------------------------------------------------------
+
+def test_launcher_pytorch_without_torchrun_says_how_to_start_it(monkeypatch):
+    import tools.train
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match=r'--launcher pytorch needs .*RANK.*not set.*'
+                                          r'tools/dist_train\.sh CONFIG GPUS.*torchrun'):
+        tools.train.main(['any_config.py', '--launcher', 'pytorch'])
+    for name in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match=r'--launcher slurm needs .*slurm_train\.sh'):
+        apis.test_runner('any_config.py', 'x.pth', launcher='slurm')
+
+
+@pytest.mark.parametrize('script, args, problem', [
+    ('dist_train.sh', ['c.py', '0'], "GPUS must be a positive integer, got '0'"),
+    ('dist_train.sh', ['c.py', '-1'], "GPUS must be a positive integer, got '-1'"),
+    ('dist_train.sh', ['c.py', 'abc'], "GPUS must be a positive integer, got 'abc'"),
+    ('dist_train.sh', ['c.py'], 'CONFIG GPUS are required, got 1 argument(s)'),
+    ('dist_test.sh', ['c.py', 'x.pth', '0'], "GPUS must be a positive integer, got '0'"),
+    ('dist_test.sh', ['c.py', 'x.pth'], 'CONFIG CHECKPOINT GPUS are required'),
+    ('slurm_train.sh', ['p', 'j', 'c.py'], 'PARTITION JOB CONFIG WORK_DIR are required'),
+    ('slurm_test.sh', ['p', 'j', 'c.py', 'x.pth'], "GPUS must be a positive integer, got 'x'"),
+])
+def test_launch_scripts_check_their_arguments(script, args, problem):
+    import subprocess
+    result = subprocess.run(['bash', osp.join(REPO, 'tools', script), *args],
+                            capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, GPUS='x', PYTHON='false'))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f'{script}: {problem}')
+    assert lines[1].startswith('usage: ') and 'GPUS' in lines[2]

@@ -41,6 +41,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from replk_mm.errors import report_user_errors
+    with report_user_errors('test.py'):  # expected errors: one line, no traceback
+        main()
     from replk_mm.apis import exit_if_distributed
     exit_if_distributed()  # see its docstring: gloo can abort a finishing process

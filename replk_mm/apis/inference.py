@@ -20,11 +20,16 @@ replaced. replk_mm adds exactly what those lack:
   checkpoint that does not is an error naming the keys, not a warning over a partly random
   model;
 * **readable pictures of small images**: ``scale`` / ``min_size`` draw them enlarged.
+* **inputs the model cannot take are refused**, by the functions and the inferencers alike: an
+  empty array, NaN or Inf pixels (which give NaN logits and a confident one-class prediction),
+  and images smaller than the backbone's total stride (:func:`min_image_size`), each with an
+  error (``ImageInputError``) naming the image and the fix.
 """
 import copy
 import math
 import os
 import os.path as osp
+import weakref
 
 import numpy as np
 import torch
@@ -32,6 +37,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import DATASETS, DefaultScope
 
+from ..errors import MissingFileError, UserError
 from ..models.backbones.unireplknet import DEPLOY_KEY as UNIREPLKNET_DEPLOY_KEY
 from ..models.checkpoint import load_checkpoint, read_checkpoint
 from .builder import build_model
@@ -40,7 +46,8 @@ from .runner import load_config
 
 # (and RepLKSegInferencer, RepLKDetInferencer, made on first use: see __getattr__ below)
 __all__ = ['init_segmentor', 'init_detector', 'inference_segmentor', 'inference_detector',
-           'draw_segmentation', 'draw_detection', 'read_image', 'is_deploy_form']
+           'draw_segmentation', 'draw_detection', 'read_image', 'is_deploy_form',
+           'ImageInputError', 'check_image', 'min_image_size']
 
 _SCOPE_TASK = {'mmseg': 'segmentation', 'mmdet': 'detection'}
 
@@ -167,23 +174,93 @@ def init_detector(config, checkpoint=None, device=None, cfg_options=None):
 
 
 # --------------------------------------------------------------------------- inference
+class ImageInputError(ValueError, UserError):
+    """An image the model cannot take (empty, non-finite pixels, too small, undecodable); the
+    message names the image and the fix."""
+
+
 def read_image(path):
     """A BGR uint8 image; errors name the file."""
     import mmcv
     path = os.fspath(path)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'image {path} does not exist')
+        raise MissingFileError(f'image {path} does not exist')
     image = mmcv.imread(path)
     if image is None:
-        raise ValueError(f'could not decode image {path} (corrupt or not an image)')
+        raise ImageInputError(f'could not decode image {path} (corrupt or not an image)')
     return image
 
 
-def _checked_images(images):
-    for image in images if isinstance(images, (list, tuple)) else [images]:
+# model -> its min_image_size (weak: a dropped model is not kept alive by the cache)
+_MIN_SIZES = weakref.WeakKeyDictionary()
+_PROBE_SIZE = 128
+
+
+def min_image_size(model):
+    """The shortest image side ``model`` takes: the total stride of its backbone.
+
+    A smaller image does not fill one cell of the backbone's last feature map (its prediction
+    is that of padding), and mmseg's visualizer fails on it with an ``IndexError``. Found by
+    running the backbone once on a 128x128 image (whatever the backbone; then cached per model);
+    1 for a model without ``backbone``.
+    """
+    backbone = getattr(model, 'backbone', None)
+    if not isinstance(backbone, torch.nn.Module):
+        return 1
+    if model in _MIN_SIZES:
+        return _MIN_SIZES[model]
+    first_conv = next((m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    param = next(backbone.parameters(), None)
+    probe = torch.zeros(1, first_conv.in_channels if first_conv is not None else 3,
+                        _PROBE_SIZE, _PROBE_SIZE,
+                        device=param.device if param is not None else 'cpu')
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            outputs = backbone(probe)
+    finally:
+        backbone.train(was_training)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    side = min(int(out.shape[-1]) for out in outputs if torch.is_tensor(out) and out.ndim == 4)
+    _MIN_SIZES[model] = size = max(1, _PROBE_SIZE // max(side, 1))
+    return size
+
+
+def check_image(image, name='image', min_size=1):
+    """Raise ImageInputError unless ``image`` (an ndarray) is non-empty, finite and has a
+    short side of at least ``min_size`` pixels; ``name`` says which image in the message."""
+    shape = tuple(image.shape)
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise ImageInputError(f'{name} has shape {shape}: expected a non-empty (H, W) or '
+                              '(H, W, C) image')
+    if image.dtype.kind in 'fc':
+        finite = np.isfinite(image)
+        if not finite.all():
+            bad = image[~finite]
+            nan = int(np.isnan(bad).sum())
+            raise ImageInputError(
+                f'{name} holds {bad.size} non-finite values of {image.size} '
+                f'({bad.size / image.size:.2%}; NaN: {nan}, Inf: {bad.size - nan}): the model '
+                'would return NaN logits and a meaningless prediction. Replace them first, '
+                'e.g. np.nan_to_num(image, nan=0.0, posinf=255.0, neginf=0.0), or fill them '
+                'from their neighbours')
+    if min(shape[:2]) < min_size:
+        raise ImageInputError(
+            f'{name} is {shape[1]}x{shape[0]} (WxH), smaller than the {min_size}x{min_size} '
+            f'pixels the model takes (the total stride of its backbone: a smaller image does '
+            'not fill one cell of its last feature map). Enlarge or pad the image to at least '
+            f'{min_size} pixels per side')
+
+
+def _checked_images(images, min_size=1):
+    for index, image in enumerate(images if isinstance(images, (list, tuple)) else [images]):
         if isinstance(image, (str, os.PathLike)):
-            read_image(image)  # a missing or broken file is named before the pipeline runs
-        elif not isinstance(image, np.ndarray):
+            # a missing or broken file is named before the pipeline runs
+            check_image(read_image(image), f'image {os.fspath(image)}', min_size)
+        elif isinstance(image, np.ndarray):
+            check_image(image, f'image array {index}', min_size)
+        else:
             raise TypeError(f'expected an image path or a BGR ndarray, got {type(image)}')
 
 
@@ -200,7 +277,7 @@ def _run_per_image(library_call, model, images):
     ``inference_detector`` edit the pipeline in ``model.cfg`` for ndarray inputs (so a later
     call with a path would fail) and expect one input type per list.
     """
-    _checked_images(images)
+    _checked_images(images, min_image_size(model))
     batch = isinstance(images, (list, tuple))
     results = []
     for image in _as_paths(images) if batch else [_as_paths(images)]:
@@ -360,8 +437,33 @@ def _inferencer_class(name):
             model.dataset_meta['palette'] = self.palette
         return model
 
-    return type(name, (base, ), dict(_init_model=_init_model, __doc__=doc,
-                                     __module__=__name__, __qualname__=name))
+    def _init_pipeline(self, cfg):
+        pipeline = base._init_pipeline(self, cfg)
+        transforms = pipeline.transforms
+        loader = next((i for i, t in enumerate(transforms)
+                       if type(t).__name__ in ('InferencerLoader', 'LoadImageFromFile',
+                                               'LoadImageFromNDArray')), None)
+        if loader is not None:  # checks each loaded image: no second read of the file
+            transforms.insert(loader + 1, _LoadedImageCheck(min_image_size(self.model)))
+        return pipeline
+
+    return type(name, (base, ), dict(_init_model=_init_model, _init_pipeline=_init_pipeline,
+                                     __doc__=doc, __module__=__name__, __qualname__=name))
+
+
+class _LoadedImageCheck:
+    """Inferencer pipeline step after the image loader: :func:`check_image`."""
+
+    def __init__(self, min_size):
+        self.min_size = min_size
+
+    def __call__(self, results):
+        path = results.get('img_path')
+        check_image(results['img'], f'image {path}' if path else 'image array', self.min_size)
+        return results
+
+    def __repr__(self):
+        return f'{type(self).__name__}(min_size={self.min_size})'
 
 
 def __getattr__(name):

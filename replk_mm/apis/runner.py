@@ -16,22 +16,47 @@ from mmengine.registry import RUNNERS
 import replk_mm  # noqa: F401  (registers RepLKNet)
 
 from ..engine.config_checks import (
+                                    ConfigError,
+                                    ConfigSyntaxError,
                                     check_cfg_options,
                                     check_hooks,
                                     locate_syntax_error,
                                     syntax_error_message,
 )
-from ..engine.hooks import AtomicCheckpointHook
+from ..engine.hooks import AtomicCheckpointHook, remove_interrupted_saves
 from ..engine.runner import PARTIAL_LOAD_KEY, ReplkRunner
+from ..errors import MissingFileError
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+# What each distributed launcher reads from the environment its starter sets.
+LAUNCHER_ENV = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                'start it with tools/dist_train.sh CONFIG GPUS (tools/dist_test.sh CONFIG '
+                'CHECKPOINT GPUS for tests) or torchrun --nproc_per_node=GPUS tools/train.py '
+                'CONFIG --launcher pytorch'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'start it with tools/slurm_train.sh (tools/slurm_test.sh), which runs it under '
+              'srun'),
+}
+
+
+def check_launcher(launcher):
+    """A known launcher, started the way it needs (torchrun, srun); else ConfigError."""
+    if launcher not in LAUNCHERS:
+        raise ConfigError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
+    names, how = LAUNCHER_ENV.get(launcher, ((), ''))
+    missing = [name for name in names if name not in os.environ]
+    if missing:
+        raise ConfigError(
+            f'--launcher {launcher} needs the environment its starter sets ({", ".join(missing)} '
+            f'not set): {how}. For a single process, leave out --launcher.')
 
 
 def load_config(config, cfg_options=None):
     """Parse ``config`` and apply ``cfg_options``, with clear errors for the usual mistakes
     (see ``replk_mm.engine.config_checks``)."""
     if not osp.isfile(config):
-        raise FileNotFoundError(f'config file {config} does not exist')
+        raise MissingFileError(f'config file {config} does not exist')
     try:
         cfg = Config.fromfile(config)
     except SyntaxError:
@@ -39,14 +64,14 @@ def load_config(config, cfg_options=None):
         if located is None:
             raise
         # mmengine parses a temporary copy and reports File "<unknown>"
-        raise SyntaxError(syntax_error_message(located),
+        raise ConfigSyntaxError(syntax_error_message(located),
                           (located.filename, located.lineno, located.offset,
                            located.text)) from None
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if cfg.get('default_scope') not in ('mmseg', 'mmdet', 'mmpretrain'):
-        raise ValueError(f"{config}: default_scope must be 'mmseg', 'mmdet' or 'mmpretrain', "
+        raise ConfigError(f"{config}: default_scope must be 'mmseg', 'mmdet' or 'mmpretrain', "
                          f"got {cfg.get('default_scope')!r}")
     check_hooks(cfg)
     return cfg
@@ -108,12 +133,12 @@ def _set_work_dir(cfg, config, work_dir):
 def _enable_amp(cfg):
     wrapper = cfg.optim_wrapper
     if not _amp_device_available():
-        raise ValueError(AMP_NEEDS_DEVICE)
+        raise ConfigError(AMP_NEEDS_DEVICE)
     if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
         print_log('AMP is already enabled in the config', logger='current', level=30)
         return
     if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-        raise ValueError(f'--amp works with OptimWrapper, the config uses {wrapper.type}')
+        raise ConfigError(f'--amp works with OptimWrapper, the config uses {wrapper.type}')
     wrapper.type = 'AmpOptimWrapper'
     wrapper.setdefault('loss_scale', 'dynamic')
 
@@ -138,7 +163,7 @@ def _check_amp_device(cfg):
     wrapper = cfg.get('optim_wrapper') or {}
     if str(wrapper.get('type', '')).split('.')[-1] == 'AmpOptimWrapper' and \
             not _amp_device_available():
-        raise ValueError(AMP_NEEDS_DEVICE.replace('--amp', 'optim_wrapper.type=AmpOptimWrapper'))
+        raise ConfigError(AMP_NEEDS_DEVICE.replace('--amp', 'optim_wrapper.type=AmpOptimWrapper'))
 
 
 def use_atomic_checkpoints(cfg):
@@ -168,7 +193,7 @@ def use_atomic_checkpoints(cfg):
 def _enable_auto_scale_lr(cfg, config):
     scale = cfg.get('auto_scale_lr')
     if not scale or 'base_batch_size' not in scale:
-        raise ValueError(f'{config}: --auto-scale-lr needs '
+        raise ConfigError(f'{config}: --auto-scale-lr needs '
                          '`auto_scale_lr = dict(base_batch_size=...)` in the config (the global '
                          'batch size its lr was set for)')
     scale.enable = True
@@ -195,8 +220,7 @@ def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=Non
     """Runner for training. `resume`: False, True (latest checkpoint in work_dir) or a path.
     `allow_partial`: let ``load_from`` load a checkpoint that does not fit the model (the
     config key ``allow_partial_load``); by default that is an error."""
-    if launcher not in LAUNCHERS:
-        raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
+    check_launcher(launcher)
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)
@@ -213,16 +237,30 @@ def train_runner(config, work_dir=None, resume=False, amp=False, cfg_options=Non
         cfg.resume = 'auto'
     elif resume:
         if not osp.isfile(resume):
-            raise FileNotFoundError(f'checkpoint to resume from {resume} does not exist')
+            raise MissingFileError(f'checkpoint to resume from {resume} does not exist')
         cfg.resume, cfg.load_from = True, resume
     adapt_to_device(cfg, launcher)
+    _remove_interrupted_saves(cfg)
     return build_runner(cfg)
+
+
+def _remove_interrupted_saves(cfg):
+    """Before the runner writes its logs and config dump: a save that failed on a full disk may
+    have left a large temporary file (see ``AtomicCheckpointHook``)."""
+    if os.environ.get('RANK', '0') != '0' or os.environ.get('SLURM_PROCID', '0') != '0':
+        return
+    folders = {cfg.work_dir}
+    out_dir = ((cfg.get('default_hooks') or {}).get('checkpoint') or {}).get('out_dir')
+    if isinstance(out_dir, str) and '://' not in out_dir:
+        folders.add(osp.join(out_dir, osp.basename(osp.abspath(cfg.work_dir))))
+    for folder in sorted(folders):
+        remove_interrupted_saves(folder, lambda message: print_log(message, logger='current'))
 
 
 def _enable_visualization(cfg, show_dir):
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise ValueError("--show-dir needs a 'visualization' entry in default_hooks")
+        raise ConfigError("--show-dir needs a 'visualization' entry in default_hooks")
     hook.draw = True
     if cfg.default_scope == 'mmdet':
         hook.test_out_dir = show_dir
@@ -233,7 +271,7 @@ def _enable_visualization(cfg, show_dir):
 
 def _enable_tta(cfg):
     if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-        raise ValueError('--tta needs tta_model and tta_pipeline in the config')
+        raise ConfigError('--tta needs tta_model and tta_pipeline in the config')
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model
@@ -245,10 +283,9 @@ def test_runner(config, checkpoint, work_dir=None, tta=False, show_dir=None, out
 
     The checkpoint must fit the model (strict loading; the error lists the keys and the likely
     cause); `allow_partial=True` loads what fits and warns about the rest."""
-    if launcher not in LAUNCHERS:
-        raise ValueError(f'unknown launcher {launcher!r}; choose from {LAUNCHERS}')
+    check_launcher(launcher)
     if not (checkpoint.startswith(('http://', 'https://')) or osp.isfile(checkpoint)):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        raise MissingFileError(f'checkpoint {checkpoint} does not exist')
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     _set_work_dir(cfg, config, work_dir)

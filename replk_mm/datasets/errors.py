@@ -1,7 +1,8 @@
 """Errors the checked datasets raise, free of mmseg/mmdet imports."""
+from ..errors import UserError
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(FileNotFoundError, UserError):
     """A dataset's files are missing or hold no samples; the message says where."""
 
 
@@ -15,9 +16,14 @@ def dataset_not_found(dataset, problem, demo_tool, extra_options=()):
         f'it with --cfg-options {splits}. Synthetic data in the same layout: {demo_tool}')
 
 
-class LabelSizeError(ValueError):
+class LabelSizeError(ValueError, UserError):
     """A segmentation label map does not have the size of its image; names both files."""
 
 
-class MissingImagesError(FileNotFoundError):
+class LabelValueError(ValueError, UserError):
+    """A segmentation label map holds ids outside the dataset's classes; names the file, the
+    ids, their share of pixels and the fix."""
+
+
+class MissingImagesError(FileNotFoundError, UserError):
     """Image files an annotation file lists are missing; names them and how to skip the check."""

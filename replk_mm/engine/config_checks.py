@@ -30,6 +30,8 @@ from mmengine.config import DictAction
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
+from ..errors import UserError
+
 # Top-level keys read after parsing besides mmengine's Runner's (runtime_keys()): by the
 # OpenMMLab tools (runner_type: mmseg/mmdet/mmpretrain tools/train.py; gpu_ids: their
 # configs) and by replk_mm's tools (tta_*, allow_partial_load).
@@ -45,7 +47,7 @@ PARSE_TIME_KEYS = {
 MAX_LISTED = 8
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """A config or a --cfg-options entry that cannot work as written; says what to write."""
 
 
@@ -97,6 +99,10 @@ def default_hook_names():
     raise RuntimeError('replk_mm.engine.config_checks: mmengine\'s '
                        'Runner.register_default_hooks no longer builds a `default_hooks` dict; '
                        'update default_hook_names() for this mmengine version')
+
+
+class ConfigSyntaxError(SyntaxError, UserError):
+    """A syntax error in a config file; the message names the file and the line."""
 
 
 # -- --cfg-options ----------------------------------------------------------------------------

@@ -14,26 +14,84 @@ cannot continue. Here every save
    killed before step 3 removes them when it resumes; leftover temporary files are removed
    then too.
 
+A full disk: before each save the hook checks that the folder has room for the new checkpoint
+(its size is estimated from the tensors to be saved, or taken from the last save of the same
+kind). Writing before removing needs room for one more checkpoint than ``max_keep_ckpts``, even
+with ``max_keep_ckpts=1``; when it does not fit, the run stops with ``DiskSpaceError`` naming
+the folder, the bytes needed and free, and nothing is removed. A write that fails anyway
+(``ENOSPC``, another writer filled the disk) removes its partial temporary file before it
+raises. Temporary files a killed or failed save left are removed before anything else writes
+in the work dir (``remove_interrupted_saves``, called by ``train_runner`` before the runner is
+built), so a ``--resume`` on a full disk first gets their space back.
+
 All ``CheckpointHook`` arguments keep their meaning. ``replk_mm.apis.train_runner`` (behind
 ``tools/train.py`` and ``dist_train.sh``) puts this hook in place of a config's
 ``CheckpointHook``. Storage backends other than the local file system (``backend_args`` /
 ``file_client_args`` with a remote ``out_dir``) cannot rename: there the order of steps 1-3 is
 kept but the write itself is not atomic (a warning says so).
 """
+import errno
 import os
 import os.path as osp
 import re
+import shutil
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
+from ..errors import UserError
 from ..fileio import allow_mmengine_checkpoints
 
 TMP_SUFFIX = '.replk-tmp'
+TMP_PATTERN = re.compile(r'^\..+' + re.escape(TMP_SUFFIX) + '$')
 # Message-hub key: checkpoint file names (relative to out_dir) still to be removed.
 PENDING_REMOVAL = 'replk_mm_pending_removal'
+# Beyond the tensors: the message hub, meta, pickle framing (a tiny model's checkpoint has
+# ~20 kB of it).
+OVERHEAD_BYTES = 1 << 20
+
+
+class DiskSpaceError(OSError, UserError):
+    """A checkpoint does not fit on the disk; names the folder, the bytes needed and free."""
+
+
+def free_bytes(folder):
+    return shutil.disk_usage(folder).free
+
+
+def remove_interrupted_saves(folder, log=None):
+    """Remove the temporary files (``.NAME.replk-tmp``) that a killed or failed save left in
+    ``folder``; returns their names. Nothing else writes there between their save and this."""
+    if not osp.isdir(folder):
+        return []
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        if TMP_PATTERN.match(name):
+            try:
+                os.remove(osp.join(folder, name))
+            except FileNotFoundError:  # another process of the run removed it first
+                continue
+            removed.append(name)
+            if log is not None:
+                log(f'removed {name}, left by an interrupted save')
+    return removed
+
+
+def _tensor_bytes(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(value) for value in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(value) for value in obj)
+    return 0
+
+
+def _size(num_bytes):
+    return f'{num_bytes} bytes ({num_bytes / 2**20:.1f} MiB)'
 
 
 def temporary_name(filename):
@@ -52,9 +110,14 @@ def replace_file(tmp, final):
 
 def write_text_atomically(path, text):
     tmp = temporary_name(path)
-    with open(tmp, 'w') as f:
-        f.write(text)
-    replace_file(tmp, path)
+    try:
+        with open(tmp, 'w') as f:
+            f.write(text)
+        replace_file(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _fsync_folder(folder):
@@ -84,9 +147,12 @@ class AtomicCheckpointHook(CheckpointHook):
         super().__init__(*args, **kwargs)
         self._atomic = True  # decided in before_train, once out_dir and its backend are known
         self._pending = []  # checkpoint names to remove once the next save is complete
+        self._last_size = {}  # save_optimizer -> bytes of the last checkpoint of that kind
+        self._resumable = None  # the checkpoint last_checkpoint names
 
     def before_train(self, runner):
         super().before_train(runner)
+        self._resumable = self.last_ckpt  # CheckpointHook takes it from a resumed message hub
         self._atomic = isinstance(self.file_backend, LocalBackend) or (
             self.file_client_args is not None
             and isinstance(getattr(self.file_backend, 'client', None), LocalBackend))
@@ -100,12 +166,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _clean_up(self, runner):
         """Finish what a killed run left: temporary files and pending removals."""
-        if self._atomic and osp.isdir(self.out_dir):
-            pattern = re.compile(r'^\..+' + re.escape(TMP_SUFFIX) + '$')
-            for name in os.listdir(self.out_dir):
-                if pattern.match(name):
-                    os.remove(osp.join(self.out_dir, name))
-                    runner.logger.info(f'removed {name}, a save interrupted by a kill')
+        if self._atomic:  # (train_runner has removed those of the work dir already)
+            remove_interrupted_saves(self.out_dir, runner.logger.info)
         pending = runner.message_hub.get_info(PENDING_REMOVAL) or []
         if pending:
             self._remove_stale(runner, pending)
@@ -115,17 +177,60 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _write_checkpoint(self, runner, filename, **kwargs):
         """``runner.save_checkpoint`` into ``out_dir/filename``, through a temporary file."""
-        target = filename if not self._atomic else temporary_name(filename)
-        runner.save_checkpoint(
-            self.out_dir, target, self.file_client_args, backend_args=self.backend_args,
-            **kwargs)
-        if self._atomic and is_main_process():  # the runner writes on the main process only
-            self._publish(osp.join(self.out_dir, target), osp.join(self.out_dir, filename))
+        if not self._atomic:
+            runner.save_checkpoint(
+                self.out_dir, filename, self.file_client_args, backend_args=self.backend_args,
+                **kwargs)
+            return
+        needed = None
+        if is_main_process():  # the runner writes on the main process only
+            needed = self._check_free_space(runner, filename, kwargs.get('save_optimizer'))
+        tmp = temporary_name(filename)
+        tmp_path, final = osp.join(self.out_dir, tmp), osp.join(self.out_dir, filename)
+        try:
+            runner.save_checkpoint(
+                self.out_dir, tmp, self.file_client_args, backend_args=self.backend_args,
+                **kwargs)
+            if is_main_process():
+                self._publish(tmp_path, final)
+        except BaseException as exc:
+            if is_main_process() and osp.exists(tmp_path):  # a partial file: free its space
+                os.remove(tmp_path)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise self._no_space(filename, needed, 'the disk filled up while writing it; '
+                                     'the partial file was removed') from exc
+            raise
+        if is_main_process():
+            self._last_size[bool(kwargs.get('save_optimizer'))] = osp.getsize(final)
+
+    def _check_free_space(self, runner, filename, save_optimizer):
+        """Bytes the checkpoint needs; DiskSpaceError if the folder has less free."""
+        state = {'model': runner.model.state_dict()}
+        if save_optimizer and runner.optim_wrapper is not None:
+            state['optimizer'] = runner.optim_wrapper.state_dict()
+        needed = max(_tensor_bytes(state) + OVERHEAD_BYTES,
+                     self._last_size.get(bool(save_optimizer), 0))
+        if free_bytes(self.out_dir) < needed:
+            raise self._no_space(filename, needed, 'checked before writing')
+        return needed
+
+    def _no_space(self, filename, needed, what):
+        free = free_bytes(self.out_dir)
+        last = self._resumable
+        kept = (f'nothing was removed: the last checkpoint {last} is intact and --resume '
+                'continues from it' if last else 'nothing was removed')
+        return DiskSpaceError(
+            f'no room for checkpoint {filename} in {self.out_dir} ({what}): it needs about '
+            f'{_size(needed) if needed else "unknown bytes"}, {_size(free)} are free. Each '
+            'save writes the new checkpoint before it removes an old one, so the folder needs '
+            'room for one checkpoint more than max_keep_ckpts (two with max_keep_ckpts=1); '
+            f'{kept}. Free some space or use a --work-dir on a larger disk.')
 
     def _publish(self, tmp, final):
         replace_file(tmp, final)
 
     def _write_last_checkpoint(self, runner):
+        self._resumable = self.last_ckpt
         path = osp.join(runner.work_dir, 'last_checkpoint')
         if self._atomic:
             write_text_atomically(path, self.last_ckpt)

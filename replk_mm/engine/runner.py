@@ -33,6 +33,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
 
+from ..errors import UserError
 from ..fileio import read_checkpoint
 from ..models.checkpoint import (
     CheckpointMismatchError,
@@ -52,7 +53,7 @@ RESUME_HINT = (
     '(with --allow-partial to load only what fits) instead of --resume.')
 
 
-class ResumeError(ValueError):
+class ResumeError(ValueError, UserError):
     """``--resume`` cannot continue from the given checkpoint; the message says what to do."""
 
 

@@ -23,6 +23,7 @@ from typing import List, NamedTuple
 
 from mmengine.logging import print_log
 
+from ..errors import UserError
 from ..fileio import read_checkpoint
 
 __all__ = ['CheckpointMismatchError', 'KeyReport', 'backbone_state_dict', 'group_keys',
@@ -32,7 +33,7 @@ __all__ = ['CheckpointMismatchError', 'KeyReport', 'backbone_state_dict', 'group
 IGNORED_PREFIXES = ('data_preprocessor.', )
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(ValueError, UserError):
     """A checkpoint does not fit the model; the message lists the keys and the likely cause."""
 
 

@@ -21,8 +21,10 @@ from typing import Any, Mapping, Optional, Tuple
 
 import yaml
 
+from ..errors import UserError
 
-class MetafileError(ValueError):
+
+class MetafileError(ValueError, UserError):
     """A model index or metafile that does not follow the format; the message names the file
     and the entry."""
 

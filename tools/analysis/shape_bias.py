@@ -75,4 +75,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from replk_mm.errors import report_user_errors
+    with report_user_errors('shape_bias.py'):  # expected errors: one line, no traceback
+        main()

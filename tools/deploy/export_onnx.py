@@ -53,4 +53,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from replk_mm.errors import report_user_errors
+    with report_user_errors('export_onnx.py'):  # expected errors: one line, no traceback
+        main()
