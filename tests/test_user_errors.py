@@ -189,10 +189,10 @@ def _expected_error_classes():
         MissingImagesError,
     )
     from replk_mm.datasets.seg_checked import SampleLoadError
-    from replk_mm.engine import CheckpointError
     from replk_mm.engine.config_checks import ConfigSyntaxError
     from replk_mm.engine.hooks import DiskSpaceError
     from replk_mm.errors import MissingFileError
+    from replk_mm.fileio import CheckpointError
     from replk_mm.models.checkpoint import CheckpointMismatchError
     from replk_mm.utils.metafile import MetafileError
     return (CheckpointError, CheckpointMismatchError, ConfigError, ConfigSyntaxError,
