@@ -82,6 +82,64 @@ def _det_rows(index, measured, doc='docs/detection.md'):
     return lines
 
 
+UNIREPLKNET = 'configs/metafile_unireplknet.yml'
+
+
+def _released(entry):
+    """The released model: its file name and link, or the link alone where the official docs
+    do not name the file (``Official Weights URL``)."""
+    if entry.weights:
+        return _weights(entry)
+    url = entry.metadata.get('Official Weights URL')
+    return f'[download]({url})' if url else '-'
+
+
+def _uni_seg_rows(index, measured, doc='docs/unireplknet.md'):
+    lines = ['| config | backbone | pretrain | crop | test | paper mIoU ss / ms | '
+             'paper params | paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for m in _of(index, UNIREPLKNET):
+        meta = m.metadata
+        if not m.has_metric('mIoU'):
+            continue
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{meta["Crop Size"]} | {meta["Test Mode"]} | '
+            f'{m.metric("mIoU")} / {m.metric("mIoU(ms)")} | {meta["Parameters (M)"]}M | '
+            f'{meta["FLOPs (G)"]}G | {_released(m)} |')
+    return lines
+
+
+def _uni_det_rows(index, measured, doc='docs/unireplknet.md'):
+    lines = ['| config | backbone | pretrain | paper AP box / mask | paper params | '
+             'paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|']
+    for m in _of(index, UNIREPLKNET):
+        meta = m.metadata
+        if not m.has_metric('box AP'):
+            continue
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{m.metric("box AP")} / {m.metric("mask AP")} | {meta["Parameters (M)"]}M | '
+            f'{meta["FLOPs (G)"]}G | {_released(m)} |')
+    return lines
+
+
+def _uni_imagenet_rows(index, measured, doc='docs/unireplknet.md'):
+    lines = ['| config | backbone | pretrain | resolution | paper top-1 | paper params | '
+             'paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|---|']
+    for m in _of(index, UNIREPLKNET):
+        meta = m.metadata
+        if not m.has_metric('Top 1 Accuracy'):
+            continue
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{meta["Resolution"]} | {m.metric("Top 1 Accuracy")} | '
+            f'{meta["Parameters (M)"]}M | {meta["FLOPs (G)"]}G | {_released(m)} |')
+    return lines
+
+
 def _flops_rows(index, measured, doc='docs/flops.md'):
     lines = ['| config | input (HxW) | params built / paper (M) | FLOPs counted / paper (G) | '
              'FLOPs difference | counted |',
@@ -114,6 +172,9 @@ TABLES = (
     Table('seg-results', 'docs/segmentation.md', _seg_rows),
     Table('det-results', 'docs/detection.md', _det_rows),
     Table('flops', 'docs/flops.md', _flops_rows),
+    Table('unireplknet-seg', 'docs/unireplknet.md', _uni_seg_rows),
+    Table('unireplknet-det', 'docs/unireplknet.md', _uni_det_rows),
+    Table('unireplknet-imagenet', 'docs/unireplknet.md', _uni_imagenet_rows),
 )
 
 
