@@ -29,6 +29,14 @@ from .replknet import (
                        parse_arch,
 )
 from .replknet_blocks import ConvFFN, RepLKBlock, RepLKNetStage, build_stem, build_transition
+from .unireplknet import (
+                          BLOCK_KERNEL_SIZES,
+                          DILATED_BRANCHES,
+                          GRN,
+                          DilatedReparamBlock,
+                          SEBlock,
+                          UniRepLKNetBlock,
+)
 
 __all__ = [
     'DropPath', 'drop_path', 'KernelBias', 'check_foldable_norm', 'conv_bn', 'dw_conv_bn',
@@ -36,5 +44,6 @@ __all__ = [
     'reparam_modules', 'ReparamLargeKernelConv', 'build_dw_branch', 'branch_kernel_bias',
     'check_odd_kernel', 'RepLKBlock', 'ConvFFN', 'RepLKNetStage', 'build_stem',
     'build_transition', 'ARCH_SETTINGS', 'parse_arch', 'check_out_indices',
-    'linear_drop_path_rates', 'RepLKNetTrunk'
+    'linear_drop_path_rates', 'RepLKNetTrunk', 'DILATED_BRANCHES', 'BLOCK_KERNEL_SIZES', 'GRN',
+    'SEBlock', 'DilatedReparamBlock', 'UniRepLKNetBlock'
 ]

@@ -13,7 +13,8 @@ Sections (each writes its results as soon as it is done, so a cut-short run keep
 
 1. ``correctness``: native, padded, fft, triton and auto against ``F.conv2d`` (cuDNN) for the
    forward, input gradient and weight gradient; fp32 (TF32 off), bf16, fp16; kernels 3..31, maps
-   smaller and larger than the kernel, batch 1 and 4, NCHW and channels_last. The error is
+   smaller and larger than the kernel, batch 1 and 4, NCHW and channels_last, and UniRepLKNet-T's
+   kernels and map sizes (:data:`UNIREPLKNET_T_CASES`). The error is
    ``max|out - ref| / max|ref|`` with ``ref`` computed in fp64 from the same (rounded) inputs; a
    result passes when it is within :data:`TOLERANCES` or at most 2x cuDNN's own error.
 2. ``phases``: one layer's forward / input grad / weight grad per backend on Table 1 shapes (B=16),
@@ -96,7 +97,17 @@ class Settings:
     target_s: float  # seconds of samples per timed variant
     max_reps: int  # timed runs per variant at most (after a warm-up)
     budget_s: dict = field(default_factory=dict)  # per section
+    # correctness: (kernel, map side) cases of UniRepLKNet (replk_mm.layers.unireplknet)
+    unireplknet_cases: tuple = ()
 
+
+# UniRepLKNet-T at 224x224 (official unireplknet.py): 13x13 Dilated Reparam Blocks on 28, 14
+# and 7 pixel maps (stages 1-3), 3x3 blocks on 56 and 14. The dilated branches of a 13x13 block
+# (5x5; 7x7, 3x3, 3x3, 3x3 dilated 2, 3, 4, 5) run as dilated nn.Conv2d while training; merged,
+# each is a part of the one 13x13 kernel, and their dense equivalents (5, 13, 7, 9, 11) are the
+# kernels that run through replk_mm.ops if a block is merged with fewer branches.
+UNIREPLKNET_T_CASES = tuple((k, side) for side in (28, 14, 7) for k in (13, 5, 7, 9, 11)) + \
+    ((3, 56), (3, 14))
 
 FULL = Settings(
     device='cuda', dtypes=('float32', 'bfloat16', 'float16'), kernels=tuple(range(3, 32, 2)),
@@ -104,7 +115,8 @@ FULL = Settings(
     table_kernels=(3, 7, 13, 17, 21, 27, 29, 31), table_batch=64, table_channels=384,
     table_layers=24, phase_batch=16, e2e_arch='31B',
     e2e_batch=64, e2e_size=224, timing_dtypes=('float32', 'bfloat16'), target_s=0.15,
-    max_reps=3, budget_s=dict(correctness=50, phases=60, table1=200, e2e=90))
+    max_reps=3, budget_s=dict(correctness=50, phases=60, table1=200, e2e=90),
+    unireplknet_cases=UNIREPLKNET_T_CASES)
 # The dry run exercises every code path on the CPU with Triton interpreted (slow: tiny sizes);
 # its numbers mean nothing.
 DRY = Settings(
@@ -114,7 +126,8 @@ DRY = Settings(
     e2e_arch=dict(large_kernel_sizes=[7, 5, 5, 3], layers=[1, 1, 1, 1], channels=[4, 4, 4, 4],
                   small_kernel=None),
     e2e_batch=2, e2e_size=32, timing_dtypes=('float32', ), target_s=0.001, max_reps=1,
-    budget_s=dict(correctness=300, phases=300, table1=300, e2e=300))  # never cut short
+    budget_s=dict(correctness=300, phases=300, table1=300, e2e=300),  # never cut short
+    unireplknet_cases=((13, 7), ))
 
 
 def sync(device):
@@ -174,6 +187,8 @@ def correctness_cases(s):
         large = (k + s.larger_by[0], k + s.larger_by[1])
         for j, (h, w) in enumerate((small, large)):
             cases.append(Case(k, 1 + 3 * ((i + j) % 2), h, w, (i + j) % 2 == 1))
+    for i, (k, side) in enumerate(s.unireplknet_cases):
+        cases.append(Case(k, 1 + 3 * (i % 2), side, side, i % 2 == 1))
     return cases
 
 
