@@ -148,7 +148,10 @@ def _flops_rows(index, measured, doc='docs/flops.md'):
         meta = m.metadata
         paper_flops = meta.get('FLOPs (G)')
         shape = meta.get('FLOPs Input (HxW)')
-        got = measured.get(m.config)
+        # the form the paper counted: training by default; `Counted Form: deploy` where the
+        # paper's numbers are those of the re-parameterized model (UniRepLKNet)
+        deploy = meta.get('Counted Form') == 'deploy'
+        got = measured.get((m.config, deploy))
         if got is None and paper_flops is None:
             continue  # nothing to compare
         if got is None:
@@ -164,7 +167,7 @@ def _flops_rows(index, measured, doc='docs/flops.md'):
         lines.append(
             f'| {_link_config(m, doc)} | {h}x{w} | {got["params"] / 1e6:.4g} / '
             f'{_num(meta.get("Parameters (M)"))} | {flops:.4g} / {_num(paper_flops)} | {diff} | '
-            f'{got["counted"]} |')
+            f'{got["counted"]}{" (deploy form)" if deploy else ""} |')
     return lines
 
 
@@ -179,12 +182,12 @@ TABLES = (
 
 
 def load_measured(path=FLOPS_JSON):
-    """config (as in the metafiles) -> the get_flops.py result counted at the default size."""
+    """(config as in the metafiles, deploy form?) -> the get_flops.py result."""
     if not osp.isfile(path):
         return {}
     with open(path) as f:
         results = json.load(f)['results']
-    return {r['config']: r for r in results if r.get('config') and not r.get('deploy')}
+    return {(r['config'], bool(r.get('deploy'))): r for r in results if r.get('config')}
 
 
 def render(text, table, lines, doc):
