@@ -289,24 +289,31 @@ def test_weight_decay_is_the_official_rule(det_t):
     assert checked == len(names)
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True,
-                   reason='RepLKNetLayerDecayOptimWrapperConstructor serves RepLKNet only; it '
-                          "must use the backbone's get_layer_depth with num_layers as "
-                          'max_layer_id (docs/unireplknet.md, "Departures")')
-def test_configured_constructor_gives_the_official_learning_rates(det_t):
+@pytest.mark.parametrize('name', [_SEG.format('s', 512, 512), _DET.format('t')])
+def test_configured_constructor_gives_the_official_learning_rates(name, det_t):
+    """The config's optimizer gives every parameter the official lr (lr x rate ** (N + 1 -
+    official id), N the config's num_layers) and weight decay. COCO UniRepLKNet-T's N is 12
+    where T's depth gives 9, so the constructor must take the config's num_layers."""
     from mmengine.optim import build_optim_wrapper
 
     import replk_mm.engine.optimizers  # noqa: F401  (registers the constructor)
-    cfg = _config(_DET.format('t'))
-    wrapper = build_optim_wrapper(det_t, cfg.optim_wrapper)
-    rate, num_layers = 0.8, 12
-    names = {id(p): n for n, p in det_t.named_parameters()}
+    cfg = _config(name)
+    model = det_t if name in DET else _build(cfg, 'mmseg')
+    try:
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    except TypeError as exc:  # a constructor that knows RepLKNet only
+        pytest.xfail(f'{cfg.optim_wrapper.constructor} cannot take UniRepLKNet: {exc}')
+    lr, wd = cfg.optim_wrapper.optimizer.lr, cfg.optim_wrapper.optimizer.weight_decay
+    rate = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
+    num_layers = cfg.optim_wrapper.paramwise_cfg.num_layers
+    names = {id(p): n for n, p in model.named_parameters()}
     for group in wrapper.optimizer.param_groups:
         for param in group['params']:
             name = names[id(param)]
             scale = rate ** (num_layers + 1 - official_layer_id(name, num_layers))
-            assert group['lr'] == pytest.approx(1e-4 * scale), name
-            assert group['weight_decay'] == official_weight_decay(name, param, 0.05), name
+            assert group['lr'] == pytest.approx(lr * scale), \
+                f'{name}: lr x {group["lr"] / lr:.4g}, official x {scale:.4g}'
+            assert group['weight_decay'] == official_weight_decay(name, param, wd), name
 
 
 @pytest.mark.parametrize('name', sorted(RECIPES))
