@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from conftest import randomize_bn
 from fast_test_helpers import one_torch_thread
 
+from replk_mm.apis.inference import is_deploy_form
 from replk_mm.layers import (
                              DILATED_BRANCHES,
                              GRN,
@@ -380,9 +381,12 @@ def test_official_downstream_layout_training_and_deploy_form():
         for got, exp in zip(ours(x), expected):
             assert rel_err(got, exp) < 1e-5
         # our re-parameterization = the official one: same deploy keys, same outputs
+        assert not is_deploy_form({f'backbone.{k}': v for k, v in ours.state_dict().items()})
         switch_to_deploy(ours)
         ref.reparameterize()
         assert set(ours.state_dict()) == set(ref.state_dict())
+        # the inferencers build the deploy form for such a checkpoint
+        assert is_deploy_form({f'backbone.{k}': v for k, v in ours.state_dict().items()})
         deployed = load_filtered(tiny(small_kernel_merged=True), ref.state_dict())
         for a, b, exp in zip(ours(x), deployed(x), expected):
             assert rel_err(a, exp) < 1e-5 and rel_err(b, exp) < 1e-5
@@ -533,7 +537,7 @@ def test_demo_config_learns(tmp_path):
     root = str(tmp_path / 'data')
     make_ade20k_demo(root, num_train=4, num_val=1, min_side=64, max_side=72)
     config = tmp_path / 'demo.py'
-    iters = 10
+    iters = 6
     config.write_text(DEMO_CONFIG.format(
         base=osp.join(REPO, 'configs/demo/upernet_unireplknet_tiny_demo_ade20k.py'), root=root,
         iters=iters))

@@ -33,6 +33,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope, init_default_scope
 
 from ..engine import read_checkpoint
+from ..models.backbones.unireplknet import DEPLOY_KEY as UNIREPLKNET_DEPLOY_KEY
 from ..models.checkpoint import load_model_state_dict, unwrap_state_dict
 from .deploy import mark_deploy_form
 from .runner import load_config
@@ -46,8 +47,9 @@ _SCOPE_TASK = {'mmseg': 'segmentation', 'mmdet': 'detection'}
 
 # ------------------------------------------------------------------------------- models
 def is_deploy_form(state_dict):
-    """Whether a state dict holds re-parameterized replk_mm blocks (``lkb_reparam`` keys)."""
-    return any('lkb_reparam' in key for key in state_dict)
+    """Whether a state dict holds re-parameterized replk_mm blocks (``lkb_reparam`` keys, or
+    UniRepLKNet blocks in their deploy form)."""
+    return any('lkb_reparam' in key or UNIREPLKNET_DEPLOY_KEY.search(key) for key in state_dict)
 
 
 def _config(config, cfg_options, scope):

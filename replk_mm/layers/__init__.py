@@ -2,8 +2,9 @@
 
 Small single-purpose modules, in the spirit of timm's ``layers``: drop path, conv-BN and BN
 folding, the re-parameterizable large depth-wise conv, the re-parameterization protocol with a
-generic :func:`switch_to_deploy`, and the RepLKNet blocks and trunk. The OpenMMLab backbones in
-``replk_mm.models`` are built from these.
+generic :func:`switch_to_deploy`, the RepLKNet blocks and trunk, and the UniRepLKNet blocks
+(Dilated Reparam Block, GRN, SE). The OpenMMLab backbones in ``replk_mm.models`` are built
+from these.
 """
 from .conv_bn import (
                       KernelBias,

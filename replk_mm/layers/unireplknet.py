@@ -92,8 +92,9 @@ class GRN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(1, 1, 1, channels)) if use_bias else None
 
     def forward(self, x):
-        # sum of squares then sqrt: the same L2 norm as torch.norm, and plain ONNX ops
-        gx = x.pow(2).sum(dim=(1, 2), keepdim=True).sqrt()
+        # the official torch.norm(x, p=2, dim=(1, 2)); vector_norm does not square in the input
+        # dtype, so fp16 maps do not overflow
+        gx = torch.linalg.vector_norm(x, 2, dim=(1, 2), keepdim=True)
         nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
         out = (self.gamma * nx + 1) * x
         return out if self.beta is None else out + self.beta

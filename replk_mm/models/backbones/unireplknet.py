@@ -116,7 +116,8 @@ OUT_NORM = re.compile(r'^norm(\d+)\.')
 # keys only one form has (the official reparameterize() deletes / creates them)
 TRAINING_ONLY = re.compile(
     r'^stages\.\d+\.\d+\.(gamma$|pwconv2\.2\.|act\.1\.beta$|dwconv\.origin_bn\.|norm\.)')
-DEPLOY_ONLY = re.compile(r'^stages\.\d+\.\d+\.pwconv2\.0\.bias$')
+# also inside a whole model (``backbone.stages...``): what tells the inferencers a deploy form
+DEPLOY_KEY = re.compile(r'(^|\.)stages\.\d+\.\d+\.pwconv2\.0\.bias$')
 
 
 def _summary(keys):
@@ -129,7 +130,7 @@ def _summary(keys):
 
 def checkpoint_form(state_dict):
     """'deploy' or 'training' (or None) from the block keys of an official-layout state dict."""
-    if any(DEPLOY_ONLY.match(k) for k in state_dict):
+    if any(DEPLOY_KEY.match(k) for k in state_dict):
         return 'deploy'
     if any(TRAINING_ONLY.match(k) for k in state_dict):
         return 'training'
