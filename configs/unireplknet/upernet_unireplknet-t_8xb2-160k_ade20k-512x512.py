@@ -7,8 +7,11 @@
 # layers. Global batch 16 (8 GPUs x 2 images) for 160k iterations, warm-up 1500 (see
 # ./_base_/seg_adamw_layer-decay_poly_160k.py):
 #   bash tools/dist_train.sh configs/unireplknet/upernet_unireplknet-t_8xb2-160k_ade20k-512x512.py 8
-# On G GPUs x 2 images add `--auto-scale-lr` (lr x G / 8), or keep 16 images per step with
-# `--cfg-options optim_wrapper.accumulative_counts=...` (8 / G).
+# On G GPUs x 2 images either multiply the iterations and the warm-up by 8 / G to see the same
+# images at the same lr (as the official README says: "modify the batch size and number of
+# iterations"), e.g. 4 GPUs: `--cfg-options train_cfg.max_iters=320000
+# param_scheduler.0.warmup_iters=3000`, or keep 160k iterations and add `--auto-scale-lr`
+# (lr x G / 8).
 # Test: `bash tools/dist_test.sh CONFIG CKPT 8` (single scale: the short side resized to 512,
 # then to a multiple of 32, whole image); add `--tta` for the multi-scale test
 # (mmseg 0.x's `--aug-test`, see tta_pipeline below). The released UperNet files load
