@@ -82,6 +82,64 @@ def _det_rows(index, measured, doc='docs/detection.md'):
     return lines
 
 
+UNIREPLKNET = 'configs/metafile_unireplknet.yml'
+
+
+def _released(entry):
+    """The released model: its file name and link, or the link alone where the official docs
+    do not name the file (``Official Weights URL``)."""
+    if entry.weights:
+        return _weights(entry)
+    url = entry.metadata.get('Official Weights URL')
+    return f'[download]({url})' if url else '-'
+
+
+def _uni_seg_rows(index, measured, doc='docs/unireplknet.md'):
+    lines = ['| config | backbone | pretrain | crop | test | paper mIoU ss / ms | '
+             'paper params | paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for m in _of(index, UNIREPLKNET):
+        meta = m.metadata
+        if not m.has_metric('mIoU'):
+            continue
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{meta["Crop Size"]} | {meta["Test Mode"]} | '
+            f'{m.metric("mIoU")} / {m.metric("mIoU(ms)")} | {meta["Parameters (M)"]}M | '
+            f'{meta["FLOPs (G)"]}G | {_released(m)} |')
+    return lines
+
+
+def _uni_det_rows(index, measured, doc='docs/unireplknet.md'):
+    lines = ['| config | backbone | pretrain | paper AP box / mask | paper params | '
+             'paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|']
+    for m in _of(index, UNIREPLKNET):
+        meta = m.metadata
+        if not m.has_metric('box AP'):
+            continue
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{m.metric("box AP")} / {m.metric("mask AP")} | {meta["Parameters (M)"]}M | '
+            f'{meta["FLOPs (G)"]}G | {_released(m)} |')
+    return lines
+
+
+def _uni_imagenet_rows(index, measured, doc='docs/unireplknet.md'):
+    lines = ['| config | backbone | pretrain | resolution | paper top-1 | paper params | '
+             'paper FLOPs | released checkpoint |',
+             '|---|---|---|---|---|---|---|---|']
+    for m in _of(index, UNIREPLKNET):
+        meta = m.metadata
+        if not m.has_metric('Top 1 Accuracy'):
+            continue
+        lines.append(
+            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
+            f'{meta["Resolution"]} | {m.metric("Top 1 Accuracy")} | '
+            f'{meta["Parameters (M)"]}M | {meta["FLOPs (G)"]}G | {_released(m)} |')
+    return lines
+
+
 def _flops_rows(index, measured, doc='docs/flops.md'):
     lines = ['| config | input (HxW) | params built / paper (M) | FLOPs counted / paper (G) | '
              'FLOPs difference | counted |',
@@ -90,7 +148,10 @@ def _flops_rows(index, measured, doc='docs/flops.md'):
         meta = m.metadata
         paper_flops = meta.get('FLOPs (G)')
         shape = meta.get('FLOPs Input (HxW)')
-        got = measured.get(m.config, {}).get('train')
+        # the form the paper counted: training by default; `Counted Form: deploy` where the
+        # paper's numbers are those of the re-parameterized model (UniRepLKNet)
+        deploy = meta.get('Counted Form') == 'deploy'
+        got = measured.get(m.config, {}).get('deploy' if deploy else 'train')
         if got is None and paper_flops is None:
             continue  # nothing to compare
         if got is None:
@@ -106,7 +167,7 @@ def _flops_rows(index, measured, doc='docs/flops.md'):
         lines.append(
             f'| {_link_config(m, doc)} | {h}x{w} | {got["params"] / 1e6:.4g} / '
             f'{_num(meta.get("Parameters (M)"))} | {flops:.4g} / {_num(paper_flops)} | {diff} | '
-            f'{got["counted"]} |')
+            f'{got["counted"]}{" (deploy form)" if deploy else ""} |')
     return lines
 
 
@@ -189,6 +250,9 @@ TABLES = (
     Table('flops', 'docs/flops.md', _flops_rows),
     Table('kernel-ablation', 'docs/kernel_ablation.md', _kernel_ablation_rows),
     Table('lk-mobilenet-v2', 'docs/lk_mobilenet_v2.md', _lk_mobilenet_v2_rows),
+    Table('unireplknet-seg', 'docs/unireplknet.md', _uni_seg_rows),
+    Table('unireplknet-det', 'docs/unireplknet.md', _uni_det_rows),
+    Table('unireplknet-imagenet', 'docs/unireplknet.md', _uni_imagenet_rows),
 )
 
 

@@ -1,0 +1,14 @@
+# ImageNet-1K evaluation at 224x224 with the official test pipeline
+# (../../imagenet/_base_/imagenet_224px.py) on mmpretrain's runtime, without a training part.
+_base_ = [
+    '../../imagenet/_base_/imagenet_224px.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None
+auto_scale_lr = None
+val_cfg = dict()
+test_cfg = dict()
