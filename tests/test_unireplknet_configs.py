@@ -299,10 +299,7 @@ def test_configured_constructor_gives_the_official_learning_rates(name, det_t):
     import replk_mm.engine.optimizers  # noqa: F401  (registers the constructor)
     cfg = _config(name)
     model = det_t if name in DET else _build(cfg, 'mmseg')
-    try:
-        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    except TypeError as exc:  # a constructor that knows RepLKNet only
-        pytest.xfail(f'{cfg.optim_wrapper.constructor} cannot take UniRepLKNet: {exc}')
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lr, wd = cfg.optim_wrapper.optimizer.lr, cfg.optim_wrapper.optimizer.weight_decay
     rate = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
     num_layers = cfg.optim_wrapper.paramwise_cfg.num_layers
