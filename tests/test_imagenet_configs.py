@@ -373,16 +373,25 @@ def test_xl_finetune_decays_the_lr_per_stage():
     """Appendix A (RepLKNet arXiv 2203.06717v1): XL is fine-tuned with "stage-wise learning
     rate decay of 0.4": one layer id per stage (stem 0, stages 1-4, head 5), the lr of stage i
     is 1e-4 x 0.4 ** (5 - i), a transition shares the stage before it."""
-    from replk_mm.engine.optimizers import layer_decay_scale, replknet_layer_id
+    from mmengine.optim import build_optim_wrapper
+
+    from replk_mm.layers import ARCH_SETTINGS
+    from replk_mm.models.backbones import RepLKNet
     cfg = config_of('replknet-XL_meg73m-pre_in1k-320px')
     paramwise = cfg.optim_wrapper.paramwise_cfg
     assert (cfg.optim_wrapper.optimizer.lr, paramwise.layer_decay_rate) == (1e-4, 0.4)
-    layers = ARCHS['XL']['layers']
+    assert cfg.model.backbone.arch == 'XL' and ARCHS['XL']['layers'] == [2, 2, 18, 2]
+    # the same layer grouping on a narrow XL-deep model (the ids depend on depths only)
+    arch = dict(ARCH_SETTINGS['XL'], channels=[8, 8, 8, 8], large_kernel_sizes=[3, 3, 3, 3])
+    backbone = RepLKNet(arch=arch)
     names = {'stem.0.conv.weight': 0, 'stages.0.blocks.0.pw1.conv.weight': 1,
              'stages.1.blocks.3.pw1.conv.weight': 2, 'stages.2.blocks.0.pw1.conv.weight': 3,
              'stages.2.blocks.35.pw1.conv.weight': 3, 'transitions.2.0.bn.bias': 3,
              'stages.3.blocks.0.pw1.conv.weight': 4}
+    wrapper = build_optim_wrapper(backbone, dict(
+        cfg.optim_wrapper, type='OptimWrapper', optimizer=dict(cfg.optim_wrapper.optimizer)))
+    params = dict(backbone.named_parameters())
+    lr_of = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
     for name, stage in names.items():
-        layer_id = replknet_layer_id(name, layers, paramwise.blocks_per_layer)
-        assert layer_id.layer == stage and layer_id.num_layers == 4, name
-        assert layer_decay_scale(layer_id, 0.4) == pytest.approx(0.4 ** (5 - stage))
+        assert backbone.get_layer_depth(name, blocks_per_layer=18) == (stage, 6), name
+        assert lr_of[id(params[name])] == pytest.approx(1e-4 * 0.4 ** (5 - stage)), name

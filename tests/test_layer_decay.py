@@ -236,3 +236,8 @@ def test_bad_arguments_are_named():
     with_plain_backbone.backbone = nn.Conv2d(3, 3, 1)
     with pytest.raises(TypeError, match='its backbone Conv2d has no get_layer_depth'):
         constructor(with_plain_backbone)
+    grouped = RepLKNetLayerDecayOptimWrapperConstructor(
+        cfg, dict(layer_decay_rate=0.7, blocks_per_layer=18))
+    with pytest.raises(TypeError, match=r"\['blocks_per_layer'\] is not a layer-grouping "
+                                        'option of LKMobileNetV2'):
+        grouped(LKMobileNetV2(TINY_MBV2, out_indices=(3, )))

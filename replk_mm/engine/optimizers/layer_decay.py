@@ -27,13 +27,14 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 
-def layer_depth_function(model, num_layers=None):
+def layer_depth_function(model, num_layers=None, **options):
     """``get_layer_depth(param_name) -> (depth, num_depths)`` for ``model``'s parameter names:
     the backbone's (an mmseg segmentor, an mmdet detector, an mmpretrain classifier, whose own
     ``get_layer_depth`` asks its backbone the same) or the model's own (a bare backbone).
     ``num_layers``: an official recipe's depth of the backbone's last layer, passed as the
-    backbone's ``max_layer_id``."""
-    kwargs = {} if num_layers is None else dict(max_layer_id=num_layers)
+    backbone's ``max_layer_id``. ``options``: the backbone's own layer-grouping options (RepLKNet:
+    ``blocks_per_layer``)."""
+    kwargs = dict(options) if num_layers is None else dict(options, max_layer_id=num_layers)
     backbone = getattr(model, 'backbone', None)
     if callable(getattr(backbone, 'get_layer_depth', None)):
         target, kwargs = backbone, dict(kwargs, prefix='backbone.')
@@ -53,7 +54,20 @@ def layer_depth_function(model, num_layers=None):
         raise TypeError(f'paramwise_cfg.num_layers needs get_layer_depth(..., max_layer_id) '
                         f'and {type(target).__name__} has none: use a replk_mm backbone or '
                         'drop num_layers')
+    if options and 'options' in inspect.signature(target.get_layer_depth).parameters:
+        taken = inspect.signature(target.layer_depth).parameters
+        unknown = sorted(set(options) - set(taken))
+        if unknown:
+            raise TypeError(f'paramwise_cfg {unknown} is not a layer-grouping option of '
+                            f'{type(target).__name__} (it takes '
+                            f'{sorted(set(taken) - {"name"}) or "none"})')
+    elif options:
+        raise TypeError(f'paramwise_cfg {sorted(options)} needs a replk_mm backbone; '
+                        f'{type(target).__name__} takes no layer-grouping options')
     return functools.partial(target.get_layer_depth, **kwargs)
+
+
+LAYER_OPTIONS = ('blocks_per_layer', )
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -74,7 +88,9 @@ class RepLKNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         paramwise_cfg (dict): Must hold ``layer_decay_rate`` (float > 0; the official RepLKNet
             fine-tunes use 0.7), optionally ``num_layers`` (an official recipe's depth of the
             backbone's last layer where it is not the backbone's own, e.g. COCO UniRepLKNet-T's
-            12; passed to ``get_layer_depth`` as ``max_layer_id``), plus mmengine's options.
+            12; passed to ``get_layer_depth`` as ``max_layer_id``), optionally
+            ``blocks_per_layer`` (RepLKNet: RepLK blocks per layer id, official 2; the XL
+            fine-tune's stage-wise decay: 18), plus mmengine's options.
 
     Each param group gets ``layer_id`` (the depth) and ``lr_scale`` keys (kept by torch
     optimizers), and the depths with their scales are logged.
@@ -112,6 +128,9 @@ class RepLKNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                              f'recipes\' depth of the backbone\'s last layer), got '
                              f'{num_layers!r}')
         self.num_layers = num_layers
+        # the backbone's own layer grouping, e.g. RepLKNet XL's stage-wise fine-tune:
+        # blocks_per_layer=18 gives each stage one layer id (Appendix A, arXiv 2203.06717v1)
+        self.layer_options = {k: paramwise_cfg[k] for k in LAYER_OPTIONS if k in paramwise_cfg}
 
     def add_params(self, params, module, prefix='', is_dcn_module=None):
         first = len(params)
@@ -121,7 +140,7 @@ class RepLKNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self._scale_groups(params[first:], module)
 
     def _scale_groups(self, groups, model):
-        get_layer_depth = layer_depth_function(model, self.num_layers)
+        get_layer_depth = layer_depth_function(model, self.num_layers, **self.layer_options)
         names = {id(p): n for n, p in model.named_parameters()}
         summary = OrderedDict()
         num_depths = None

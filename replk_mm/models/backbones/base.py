@@ -125,7 +125,7 @@ class BackboneMixin:
         """The depth of the backbone's last layer."""
         raise NotImplementedError
 
-    def get_layer_depth(self, param_name, prefix='', max_layer_id=None):
+    def get_layer_depth(self, param_name, prefix='', max_layer_id=None, **options):
         """The layer depth of a parameter and the number of depths, mmpretrain's interface for
         layer-wise lr decay (``mmpretrain.engine.LearningRateDecayOptimWrapperConstructor``
         gives depth ``d`` of ``n`` the lr scale ``rate ** (n - d - 1)``).
@@ -140,13 +140,15 @@ class BackboneMixin:
                 COCO UniRepLKNet-T: 12 where the depth gives 9): the last layer moves there,
                 everything after the backbone one further, the other depths stay. None:
                 :meth:`max_layer_depth`.
+            **options: Options of the backbone's own layer grouping, passed to
+                :meth:`layer_depth` and :meth:`max_layer_depth` (RepLKNet: ``blocks_per_layer``).
 
         Returns:
             tuple[int, int]: ``(depth, num_depths)``: the stem is depth 0, the backbone's
             layers 1 .. ``num_depths - 2``, and everything else (output norms, necks, heads)
             ``num_depths - 1``, which trains with the full lr.
         """
-        natural = self.max_layer_depth()
+        natural = self.max_layer_depth(**options)
         last = natural if max_layer_id is None else max_layer_id
         if isinstance(last, bool) or not isinstance(last, int) or last < natural:
             raise ValueError(
@@ -155,7 +157,7 @@ class BackboneMixin:
                 f'depths), got {max_layer_id!r}')
         if not param_name.startswith(prefix):
             return last + 1, last + 2
-        depth = self.layer_depth(param_name[len(prefix):])
+        depth = self.layer_depth(param_name[len(prefix):], **options)
         if depth is None:
             depth = last + 1
         elif depth == natural:

@@ -84,14 +84,19 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
         return ([self.stem] + list(self.stages[:self.frozen_stages])
                 + list(self.transitions[:max(self.frozen_stages - 1, 0)]))
 
-    def _depth_groups(self):
-        return [-(-n // self.blocks_per_depth) for n in self.arch['layers']]
+    def _depth_groups(self, blocks_per_layer=None):
+        per = blocks_per_layer or self.blocks_per_depth
+        if isinstance(per, bool) or not isinstance(per, int) or per < 1:
+            raise ValueError(f'blocks_per_layer must be an int >= 1 (RepLK blocks per layer '
+                             f'id; official: 2), got {blocks_per_layer!r}')
+        return [-(-n // per) for n in self.arch['layers']]
 
-    def max_layer_depth(self):
-        return sum(self._depth_groups())
+    def max_layer_depth(self, blocks_per_layer=None):
+        return sum(self._depth_groups(blocks_per_layer))
 
-    def layer_depth(self, name):
-        groups = self._depth_groups()
+    def layer_depth(self, name, blocks_per_layer=None):
+        groups = self._depth_groups(blocks_per_layer)
+        per = blocks_per_layer or self.blocks_per_depth
         parts = name.split('.')
 
         def index(i, limit):
@@ -110,7 +115,7 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
                 return None  # an output norm (the classifier's final BN): after the backbone
             if parts[2] == 'blocks':
                 entry = index(3, 2 * self.arch['layers'][stage])  # RepLK, ConvFFN, RepLK, ...
-                return 1 + sum(groups[:stage]) + entry // 2 // self.blocks_per_depth
+                return 1 + sum(groups[:stage]) + entry // 2 // per
         raise ValueError(f'{name!r} is not a RepLKNet parameter (stem.*, stages.<i>.blocks.<j>.*, '
                          'stages.<i>.norm.* or transitions.<i>.*)')
 
