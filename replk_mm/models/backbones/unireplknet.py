@@ -28,7 +28,7 @@ from ...layers import (
                        resolve_arch,
 )
 from ...registry import MODELS
-from ..checkpoint import load_backbone_checkpoint
+from ..checkpoint import group_keys, load_backbone_checkpoint
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
 
 __all__ = ['UniRepLKNet', 'checkpoint_filter', 'convert_official_classifier']
@@ -89,14 +89,6 @@ TRAINING_ONLY = re.compile(
 DEPLOY_KEY = re.compile(r'(^|\.)stages\.\d+\.\d+\.pwconv2\.0\.bias$')
 
 
-def _summary(keys):
-    counts = {}
-    for k in keys:
-        top = k.split('.')[0] + '.*'
-        counts[top] = counts.get(top, 0) + 1
-    return ', '.join(f'{top} ({n})' for top, n in sorted(counts.items()))
-
-
 def checkpoint_form(state_dict):
     """'deploy' or 'training' (or None) from the block keys of an official-layout state dict."""
     if any(DEPLOY_KEY.match(k) for k in state_dict):
@@ -128,7 +120,7 @@ def checkpoint_filter(state_dict, model, logger='current'):
     keys = list(state_dict)
     if not any(k.startswith(BACKBONE_TOPS) for k in keys):
         raise ValueError(f'not a UniRepLKNet checkpoint: no downsample_layers.* / stages.* key '
-                         f'(keys: {_summary(keys)}); if it holds a whole model, load it with '
+                         f'(keys: {group_keys(keys)}); if it holds a whole model, load it with '
                          "prefix 'backbone.'")
     form, model_form = checkpoint_form(state_dict), 'deploy' if model.deployed else 'training'
     if form is not None and form != model_form:
@@ -163,7 +155,7 @@ def checkpoint_filter(state_dict, model, logger='current'):
                     out[f'norm{i}.{name}'] = fill(tensor, device='cpu')
                     filled.append(f'norm{i}.{name}')
     if dropped:
-        print_log(f'replk_mm: UniRepLKNet does not use the checkpoint keys {_summary(dropped)} '
+        print_log(f'replk_mm: UniRepLKNet does not use the checkpoint keys {group_keys(dropped)} '
                   '(classifier head / final norm, or norms of stages it does not return)',
                   logger=logger)
     if filled:
