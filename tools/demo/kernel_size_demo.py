@@ -233,7 +233,8 @@ def run(work_dir, data_root, max_iters=DEFAULT_ITERS, seeds=DEFAULT_SEEDS, threa
     # over images.
     picture = plot_erf([np.mean(erfs[s.key], axis=0) for s in SETTINGS],
                        osp.join(work_dir, 'erf.png'),
-                       titles=[f'{s.title}, mean of {len(seeds)} seeds' for s in SETTINGS])
+                       titles=[f'{s.title}, ' + (f'mean of {len(seeds)} seeds' if len(seeds) > 1
+                                                 else f'seed {seeds[0]}') for s in SETTINGS])
     minutes = (time.time() - start) / 60
     load = os.getloadavg()
     with open(osp.join(work_dir, 'summary.json'), 'w') as f:
