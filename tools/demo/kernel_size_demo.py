@@ -34,7 +34,7 @@ from tools.demo.demo_driver import DEMO_CONFIGS, choose_threads, phase  # noqa: 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 # Sized so that six trainings (two models x three seeds), their validation and ERFs fit in 15
 # minutes on 2 idle cores (docs/kernel_size_demo.md has the timings).
-DEFAULT_ITERS = 300
+DEFAULT_ITERS = 500
 DEFAULT_SEEDS = (0, 1, 2)
 IMAGE_SIDE = 320  # the data's images; validation and ERF at this size
 
