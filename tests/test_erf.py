@@ -147,11 +147,19 @@ def test_tool_compares_models_in_one_figure(tmp_path, capsys):
     out = tmp_path / 'figs' / 'erf.png'
     results = main(['--model', str(config), '--model', 'mmpretrain::resnet/resnet18_8xb32_in1k.py',
                     '--label', 'tiny RepLKNet', '--label', 'ResNet-18', '--images', str(images),
-                    '--num-images', '2', '--size', '64', '--out', str(out)])
+                    '--num-images', '2', '--size', '64', '--out', str(out), '--paper-table'])
     printed = capsys.readouterr().out
     assert out.stat().st_size > 5000
     assert [r.layer for r in results] == ['stages.1', 'layer4']
     assert '2/2 images' in printed and '| 20% |' in printed
+    # --paper-table: each measured model in %, then Table 10's four rows, same thresholds
+    measured = ' | '.join(f'{100 * r:.1f}%' for r in results[1].area_ratio.values())
+    assert f'| ResNet-18 | measured here | {measured} |' in printed
+    assert '| t = 20% | t = 30% | t = 50% | t = 99% |' in printed
+    assert '| ResNet-101 | RepLKNet arXiv 2203.06717v1, Table 10 | 1.0% | 1.7% | 3.5% | 23.4% |' \
+        in printed
+    assert '| RepLKNet-31 | RepLKNet arXiv 2203.06717v1, Table 10 | 15.0% | 23.4% | 41.4% | ' \
+        '98.6% |' in printed
     saved = json.loads((tmp_path / 'figs' / 'erf.json').read_text())
     assert [s['label'] for s in saved] == ['tiny RepLKNet', 'ResNet-18']
     for result, entry in zip(results, saved):

@@ -224,6 +224,7 @@ def test_a_foreign_folder_is_never_written(layout, tmp_path):
     ('ade20k', dict(num_train=0), 'num_train must be a positive int'),
     ('ade20k', dict(min_side=8), r'min_side must be an int >= 32'),
     ('ade20k', dict(min_side=64, max_side=40), r'max_side \(40\) < min_side \(64\)'),
+    ('ade20k', dict(scene='blobs'), "unknown scene 'blobs'; choose from"),
     ('cityscapes', dict(image_size=(48, )), r'image_size must be \(height, width\)'),
     ('coco', dict(num_val=-1), 'num_val must be a positive int'),
     ('coco', dict(image_size=(64, 64), object_sizes=(24, 64)),

@@ -5,8 +5,9 @@
 #                  write prediction overlays (tools/demo/seg_demo.py, ~5-7 min on 2 cores);
 #   det:           the same for a small RepLKNet + Cascade Mask R-CNN on synthetic COCO-layout
 #                  data, with drawn detections (tools/demo/det_demo.py, ~7-10 min);
-#   kernels:       train the tiny demo model twice, 3x3 and 31-29-27-13 kernels, and print both
-#                  mIoUs and ERF area ratios side by side (tools/demo/kernel_size_demo.py, ~11 min).
+#   kernels:       train the tiny demo model with 3x3 and with 31-29-27-13 kernels, three seeds
+#                  each, on synthetic data that needs context, and print both mIoUs (with their
+#                  spread) and ERF area ratios side by side (tools/demo/kernel_size_demo.py).
 # Both demos are one driver (tools/demo/demo_driver.py) run with a different description.
 # Usage: bash tools/run_demo.sh [seg|det|kernels] [demo options, e.g. --work-dir DIR --iters N]
 set -euo pipefail

@@ -1,5 +1,5 @@
-"""Deployment: the re-parameterized network of a config, its ONNX export checked by
-onnxruntime, and its speed (training form vs deploy form, PyTorch vs onnxruntime).
+"""Deployment: the re-parameterized network of a config and its ONNX export checked by
+onnxruntime (its speed is measured by tools/analysis/benchmark_deploy.py).
 
 :mod:`.adaptive_pool` needs torch only; the rest builds models from OpenMMLab configs.
 onnx / onnxruntime / onnxscript (the ``onnx`` extra) are imported when an export or an

@@ -11,16 +11,45 @@ ratios (t = 20/30/50/99%). Details: docs/analysis.md.
         --model RepLKNet-31B RepLKNet-31B_ImageNet-1K_224.pth \\
         --model RepLKNet-13 RepLKNet-13_ImageNet-1K_224.pth \\
         --model mmpretrain::resnet/resnet101_8xb32_in1k.py RESNET101_CKPT \\
-        --model mmpretrain::resnet/resnet152_8xb32_in1k.py RESNET152_CKPT --out erf.png
+        --model mmpretrain::resnet/resnet152_8xb32_in1k.py RESNET152_CKPT --out erf.png \\
+        --paper-table
     # older form, still accepted: one RepLKNet arch (+ the same net with KxK kernels)
     python tools/analysis/visualize_erf.py --arch 31B --compare-small-kernel 3 --out erf.png
 
 Writes OUT (the figure), OUT_STEM.json (the ratios) and OUT_STEM.<label>.npy (the matrices).
 Without --images the inputs are random noise (the structure-only ERF, not the paper's method).
+--paper-table prints the paper's Table 10 beside the measured ratios.
 """
 import argparse
 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
+# High-contribution area ratio r (%) at t = 20 / 30 / 50 / 99%, measured by the paper on 50
+# ImageNet validation images at 1024x1024 with ImageNet-trained weights.
+PAPER_TABLE10_SOURCE = 'RepLKNet arXiv 2203.06717v1, Table 10'
+PAPER_TABLE10 = {
+    'ResNet-101': (1.0, 1.7, 3.5, 23.4),
+    'ResNet-152': (1.3, 2.1, 4.5, 34.9),
+    'RepLKNet-13': (10.2, 15.8, 28.5, 96.3),
+    'RepLKNet-31': (15.0, 23.4, 41.4, 98.6),
+}
+
+
+def paper_table(results):
+    """The measured area ratios (%) beside the paper's Table 10 rows, as a Markdown table: one
+    row per model (measured first, then the paper's), one column per threshold."""
+    thresholds = [float(t) for t in results[0].area_ratio]
+    if thresholds != list(THRESHOLDS):
+        raise ValueError(f'Table 10 gives t = {THRESHOLDS}; these results have {thresholds}')
+    lines = ['| model | source | ' + ' | '.join(f't = {t:.0%}' for t in THRESHOLDS) + ' |',
+             '|---|---|' + '---|' * len(THRESHOLDS)]
+    for result in results:
+        ratios = [100 * result.area_ratio[t] for t in result.area_ratio]
+        lines.append(f'| {result.label} | measured here | '
+                     + ' | '.join(f'{r:.1f}%' for r in ratios) + ' |')
+    for label, ratios in PAPER_TABLE10.items():
+        lines.append(f'| {label} | {PAPER_TABLE10_SOURCE} | '
+                     + ' | '.join(f'{r:.1f}%' for r in ratios) + ' |')
+    return '\n'.join(lines)
 
 
 def parse_args(argv=None):
@@ -52,6 +81,9 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--threads', type=int, help='torch CPU threads')
     parser.add_argument('--out', default='erf.png', help='the figure (default: %(default)s)')
+    parser.add_argument('--paper-table', action='store_true',
+                        help=f"also print the paper's rows ({PAPER_TABLE10_SOURCE}: ResNet-101, "
+                        'ResNet-152, RepLKNet-13, RepLKNet-31) beside the measured ratios')
     return parser.parse_args(argv)
 
 
@@ -121,6 +153,10 @@ def main(argv=None):
                            progress=lambda m: print(m, flush=True),
                            stage=-1 if args.stage is None else args.stage)
     print(erf_table(results))
+    if args.paper_table:
+        print(f'\nArea ratios beside {PAPER_TABLE10_SOURCE} (50 ImageNet val images at '
+              '1024x1024, trained weights):')
+        print(paper_table(results))
     return results
 
 

@@ -18,6 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 # option -> (writer keyword, layouts it applies to)
 LAYOUT_OPTIONS = {
     'sides': ('min_side/max_side', ('ade20k', )),
+    'scene': ('scene', ('ade20k', )),
     'image_size': ('image_size', ('cityscapes', 'coco')),
     'object_sizes': ('object_sizes', ('coco', )),
     'classes': ('classes', ('coco', )),
@@ -38,6 +39,9 @@ def build_parser(description=__doc__):
                         help='objects per image, at most (default: 4)')
     parser.add_argument('--sides', type=int, nargs=2, metavar=('MIN', 'MAX'), default=None,
                         help='ade20k: image sides drawn from [MIN, MAX] (default: 128 192)')
+    parser.add_argument('--scene', choices=('shapes', 'context'), default=None,
+                        help="ade20k: 'shapes' (default) or 'context' (large shapes whose "
+                        'class only the outline tells: the kernel-size demo\'s data)')
     parser.add_argument('--image-size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
                         default=None, help='cityscapes, coco: image size (default: 128 256 / '
                         '160 160)')
@@ -67,6 +71,8 @@ def writer_kwargs(args, parser):
                          f'{args.layout}')
         if name == 'sides':
             kwargs['min_side'], kwargs['max_side'] = value
+        elif name == 'scene':
+            kwargs['scene'] = value
         else:
             kwargs[keyword] = tuple(value)
     return kwargs

@@ -21,6 +21,8 @@ EQUAL_AREA_RADIUS = {'circle': 1.0,
 # Angle of the first vertex of an upright shape (image y points down).
 _UPRIGHT = {'square': math.pi / 4, 'triangle': -math.pi / 2}
 _SIDES = {'circle': 48, 'square': 4, 'triangle': 3}
+# The class colour of the outline band (SceneStyle.cue_width), far apart in RGB.
+CUE_COLOURS = {'square': (230, 30, 30), 'triangle': (30, 210, 30), 'circle': (30, 60, 240)}
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class SceneStyle:
         max_strokes (int): 0 to this many thick random lines drawn under the shapes (clutter).
         blur (float): Gaussian blur radius applied to the finished image (0: none).
         margin (float): the least gap in pixels between the bounding circles of two shapes.
+        cue_width (float): if > 0, a band this wide along the inside of each outline is drawn
+            in its class's colour (``CUE_COLOURS``): the class shows at the outline only, and
+            the interior has to learn it from there.
+        each_shape_once (bool): draw every shape exactly once, in random order, instead of 1 to
+            ``max_shapes`` random ones: each class is then in every image, so knowing which
+            classes an image holds (e.g. from a globally pooled feature) does not tell which
+            object is which.
     """
     max_shapes: int = 4
     size_range: Tuple[float, float] = (0.2, 0.4)
@@ -48,6 +57,8 @@ class SceneStyle:
     max_strokes: int = 0
     blur: float = 0.0
     margin: float = 2.0
+    cue_width: float = 0.0
+    each_shape_once: bool = False
 
 
 class PlacedShape(NamedTuple):
@@ -136,8 +147,14 @@ def render_scene(rng, background, style, shapes=SHAPES):
         low, high = low * min(height, width), high * min(height, width)
     placed = []
     circles = []  # (cx, cy, bounding radius): shapes are whole and never occlude each other
-    for _ in range(int(rng.integers(1, style.max_shapes + 1))):
-        shape = shapes[int(rng.integers(len(shapes)))]
+    if style.each_shape_once:
+        order = [shapes[int(i)] for i in rng.permutation(len(shapes))]
+    count = len(shapes) if style.each_shape_once else int(rng.integers(1, style.max_shapes + 1))
+    for index in range(count):
+        # one draw per shape, between the other draws of that shape: the random sequence (and
+        # so every dataset already generated) stays as it was
+        shape = order[index] if style.each_shape_once else \
+            shapes[int(rng.integers(len(shapes)))]
         size = float(rng.uniform(low, high))
         reach = size / 2 * EQUAL_AREA_RADIUS[shape]
         for _attempt in range(20):  # rejection sampling of a free position
@@ -157,6 +174,15 @@ def render_scene(rng, background, style, shapes=SHAPES):
         colour = rng.uniform(0, 255, 3).astype(np.float32)
         image[mask] = colour + rng.normal(0, style.shape_grain,
                                           (int(mask.sum()), 3)).astype(np.float32)
+        if style.cue_width > 0:
+            # the polygon shrunk towards its centre by cue_width at the sides: what is left
+            # of the mask is a band of that width along the outline
+            inradius = size / 2 * EQUAL_AREA_RADIUS[shape] * math.cos(math.pi / _SIDES[shape])
+            scale = max(0.0, 1 - style.cue_width / inradius)
+            inner = polygon_mask((polygon - (cx, cy)) * scale + (cx, cy), height, width)
+            band = mask & ~inner
+            image[band] = np.asarray(CUE_COLOURS[shape], np.float32) + rng.normal(
+                0, style.shape_grain, (int(band.sum()), 3)).astype(np.float32)
         placed.append(PlacedShape(shape, polygon, mask))
     image = np.clip(image, 0, 255).astype(np.uint8)
     if style.blur:  # soften aliased edges

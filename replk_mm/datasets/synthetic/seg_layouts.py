@@ -55,8 +55,29 @@ CITYSCAPES_IGNORE = 255
 CITYSCAPES_CITIES = {'train': ('synthtown', 'synthville'), 'val': ('synthburg', )}
 
 
-def seg_style(max_objects):
-    """Shapes of 0.2-0.4 x the short side, upright +-15 degrees, up to two ignored strokes."""
+SCENES = ('shapes', 'context')
+
+
+def seg_style(max_objects, scene='shapes'):
+    """The look of a segmentation scene.
+
+    ``'shapes'``: shapes of 0.2-0.4 x the short side, upright +-15 degrees, up to two ignored
+    strokes; a shape is recognisable from local evidence (a corner, an edge's slant) that a
+    3x3 network already sees.
+
+    ``'context'``: each of the three shapes once per image (``max_objects`` is not used), of
+    0.28-0.36 x the short side, at any rotation, no strokes. Every class has the same interior
+    (a flat random colour with grain), no edge direction tells the classes apart and every
+    image holds every class, so most pixels of an object can only be classified from its
+    outline, tens of pixels away: the kernel-size demo's data, made to need context.
+    """
+    if scene not in SCENES:
+        raise ValueError(f'unknown scene {scene!r}; choose from {SCENES}')
+    if scene == 'context':
+        return SceneStyle(max_shapes=max_objects, size_range=(0.28, 0.36), absolute=False,
+                          max_tilt=180.0, background_grain=40.0, shape_grain=8.0,
+                          max_strokes=0, margin=4.0, cue_width=4.0,
+                          each_shape_once=True)
     return SceneStyle(max_shapes=max_objects, size_range=(0.2, 0.4), absolute=False,
                       max_tilt=15.0, background_grain=40.0, shape_grain=8.0, max_strokes=2)
 
@@ -69,10 +90,11 @@ def _label_map(scene, label, shape_labels, ignore):
 
 
 def make_ade20k_demo(root, num_train=300, num_val=50, min_side=128, max_side=192,
-                     max_objects=4, seed=0, overwrite=False):
+                     max_objects=4, seed=0, scene='shapes', overwrite=False):
     """Write an ADE20K-layout dataset to ``root``, or reuse the one already there.
 
-    Image sides are drawn uniformly from [min_side, max_side]. Returns a ``DemoDataset``.
+    Image sides are drawn uniformly from [min_side, max_side]; ``scene`` picks the look
+    (:func:`seg_style`: ``'shapes'`` or ``'context'``). Returns a ``DemoDataset``.
     """
     root = check_root(root)
     check_count('num_train', num_train)
@@ -82,13 +104,13 @@ def make_ade20k_demo(root, num_train=300, num_val=50, min_side=128, max_side=192
     check_side('max_side', max_side)
     if max_side < min_side:
         raise ValueError(f'max_side ({max_side}) < min_side ({min_side})')
+    style = seg_style(max_objects, scene)
     args = dict(num_train=num_train, num_val=num_val, min_side=min_side, max_side=max_side,
-                max_objects=max_objects, seed=seed)
+                max_objects=max_objects, seed=seed, scene=scene)
     data_dirs = ['images', 'annotations']
     record = prepare_root(root, 'ade20k', args, data_dirs, overwrite)
     if record is not None:
         return dataset_from_record(root, record, reused=True)
-    style = seg_style(max_objects)
     shape_labels = {shape: ADE20K_LABELS[name] for shape, name in ADE20K_SHAPES.items()}
     splits = []
     for index, (split, prefix, count) in enumerate((('training', 'ADE_train', num_train),
