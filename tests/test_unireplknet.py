@@ -1,13 +1,14 @@
 """UniRepLKNet: layers and re-parameterization, the backbone (every size, arguments, frozen
 stages, layer depth), the official checkpoint layouts through ``checkpoint_filter`` against a
 reference written here, the mmpretrain classifier and the registries."""
+import os.path as osp
 import re
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import randomize_bn
+from conftest import REPO, randomize_bn
 from fast_test_helpers import one_torch_thread
 
 from replk_mm.apis.inference import is_deploy_form
@@ -538,6 +539,37 @@ def test_deploy_form_classifier_exports_to_onnx(tmp_path):
     assert report.graph.large_depthwise(min_kernel=7) == {(13, 13): 1, (7, 7): 1}
     assert report.graph.plain
 
+
+
+SEG_CONFIG = """
+_base_ = {base!r}
+model = dict(
+    data_preprocessor=dict(size=(64, 64)),
+    backbone=dict(out_indices=(2, 3), arch=dict(depths=[1, 1, 1, 1], channels=[8, 8, 16, 16],
+                                                kernel_sizes=[[3], [3], [13], [7]])),
+    decode_head=dict(in_channels=[16, 16], in_index=[0, 1], channels=8),
+    auxiliary_head=dict(in_channels=16, in_index=1, channels=8))
+"""
+
+
+def test_deploy_form_upernet_exports_to_onnx(tmp_path):
+    """The tiny UperNet demo model re-parameterized, exported with dynamic shapes and checked
+    by onnxruntime at two sizes (the tool's own check) as the classifier above."""
+    pytest.importorskip('onnxruntime')
+    from replk_mm.apis.builder import build_model
+    from replk_mm.deploy import export_and_check
+    from replk_mm.deploy.models import load_deploy_config
+    config = tmp_path / 'uni_seg.py'
+    config.write_text(SEG_CONFIG.format(base=str(
+        osp.join(REPO, 'configs/demo/upernet_unireplknet_tiny_demo_ade20k.py'))))
+    model = randomize(build_model(load_deploy_config(str(config))))
+    checkpoint = tmp_path / 'uni_seg.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    report = export_and_check(str(config), str(checkpoint), str(tmp_path / 'uni_seg.onnx'),
+                              shape=(64, 64), dynamic=True, progress=lambda m: None)
+    assert report.passed and report.task == 'segmentation' and report.worst < 1e-4
+    assert report.graph.large_depthwise(min_kernel=7) == {(13, 13): 1, (7, 7): 1}
+    assert report.graph.plain
 
 DEMO_CONFIG = """
 _base_ = {base!r}
