@@ -6,6 +6,7 @@ generic :func:`switch_to_deploy`, and the RepLKNet blocks and trunk. The OpenMML
 ``replk_mm.models`` are built from these.
 """
 from .conv_bn import (
+                      ConvBN,
                       KernelBias,
                       check_foldable_norm,
                       conv_bn,
@@ -28,7 +29,14 @@ from .replknet import (
                        linear_drop_path_rates,
                        parse_arch,
 )
-from .replknet_blocks import ConvFFN, RepLKBlock, RepLKNetStage, build_stem, build_transition
+from .replknet_blocks import (
+                              ConvFFN,
+                              RepLKBlock,
+                              RepLKNetStage,
+                              build_stem,
+                              build_transition,
+                              fold_deploy_state_dict,
+)
 
 __all__ = [
     'DropPath', 'drop_path', 'KernelBias', 'check_foldable_norm', 'conv_bn', 'dw_conv_bn',
@@ -36,5 +44,5 @@ __all__ = [
     'reparam_modules', 'ReparamLargeKernelConv', 'build_dw_branch', 'branch_kernel_bias',
     'check_odd_kernel', 'RepLKBlock', 'ConvFFN', 'RepLKNetStage', 'build_stem',
     'build_transition', 'ARCH_SETTINGS', 'parse_arch', 'check_out_indices',
-    'linear_drop_path_rates', 'RepLKNetTrunk'
+    'linear_drop_path_rates', 'RepLKNetTrunk', 'ConvBN', 'fold_deploy_state_dict'
 ]

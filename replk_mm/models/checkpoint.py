@@ -14,6 +14,7 @@ from typing import List, NamedTuple
 from mmengine.logging import print_log
 
 from ..engine.safe_load import read_checkpoint
+from ..layers import fold_deploy_state_dict
 
 CLASSIFIER_KEYS = re.compile(r'^(norm|head)\.')
 
@@ -291,6 +292,7 @@ def load_backbone_checkpoint(model, filename, prefix=None, map_location='cpu', s
     print_log(f'replk_mm: loading {filename}' + (f' (prefix {prefix!r})' if prefix else ''),
               logger=logger)
     checkpoint = read_checkpoint(filename, map_location=map_location)
-    state_dict = to_backbone_state_dict(checkpoint, prefix, logger)
+    # an official deploy-form checkpoint keeps the BNs that replk_mm's deploy form folds
+    state_dict = fold_deploy_state_dict(to_backbone_state_dict(checkpoint, prefix, logger))
     return load_backbone_state_dict(model, state_dict, strict=strict, logger=logger,
                                     source=filename)
