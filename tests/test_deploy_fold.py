@@ -78,3 +78,39 @@ def test_conv_bn_folds_pre_norm_into_a_1x1_conv_only():
         assert 'only for a 1x1 conv' in str(err)
     else:
         raise AssertionError('a BN before a 3x3 conv was folded (zero padding makes it inexact)')
+
+
+def test_deploy_form_runs_channels_last_on_cpu_with_the_same_outputs():
+    trained = randomize_bn(RepLKNet(TINY_ARCH, out_indices=(2, 3)), generator_seed=5).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = trained(x)
+        assert not expected[0].is_contiguous(memory_format=torch.channels_last)
+        switch_to_deploy(trained)
+        outs = trained(x)
+    for out, ref in zip(outs, expected):
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert _relative_error(out, ref) < 1e-5
+
+
+def test_cropped_kernel_route_equals_torch_conv_for_kernels_larger_than_the_map():
+    """A 27x27 kernel on a 5x6 map keeps only the 9x11 taps that touch it; the biased deploy
+    conv under inference_mode runs a backend's forward directly, without autograd."""
+    import torch.nn.functional as F
+
+    from replk_mm.ops import depthwise_conv2d
+    from replk_mm.ops.decision_cache import STATE
+    from replk_mm.ops.routing import AUTOGRAD
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(6, 1, 27, 27))
+    bias = torch.nn.Parameter(torch.randn(6))
+    for x in (torch.randn(2, 6, 5, 6),
+              torch.randn(2, 6, 5, 6).contiguous(memory_format=torch.channels_last)):
+        expected = F.conv2d(x, weight, bias, 1, 13, 1, 6)
+        for backend in ('native', 'padded', 'fft', 'auto'):
+            with torch.inference_mode():
+                out = depthwise_conv2d(x, weight, bias, 1, 13, backend=backend)
+            torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+    routes = [r for s, r in STATE.routes().items() if tuple(s[5]) == (6, 1, 27, 27)]
+    assert routes and all(r.runner != AUTOGRAD for r in routes)
+    assert any(r.window == (9, 18, 8, 19) for r in routes)  # rows 13-4..13+4, cols 13-5..13+5

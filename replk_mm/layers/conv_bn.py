@@ -84,7 +84,8 @@ class ConvBN(ReparamModule):
                               groups=groups, bias=merged)
         if not merged:
             self.bn = check_foldable_norm(norm_layer(out_channels))
-        self.nonlinear = nn.ReLU() if relu else None
+        # deploy form: in place (the conv's output is not needed by anything else)
+        self.nonlinear = nn.ReLU(inplace=merged) if relu else None
 
     @property
     def merged(self):
@@ -107,6 +108,8 @@ class ConvBN(ReparamModule):
         folded.bias.data.copy_(bias)
         self.conv = folded
         del self.bn
+        if self.nonlinear is not None:
+            self.nonlinear.inplace = True
 
     def fold_bn_before(self, bn):
         """Fold ``bn`` (eval mode), which runs just before this merged 1x1 conv, into it."""

@@ -5,6 +5,7 @@ Modified from the official RepLKNet code (https://github.com/DingXiaoH/RepLKNet-
 OpenMMLab backbone ``replk_mm.RepLKNet`` is this class plus registry, ``init_cfg``, frozen
 stages and ``norm_eval``, so both have the same official state-dict layout.
 """
+import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
@@ -149,6 +150,14 @@ class RepLKNetTrunk(nn.Module):
         return check_out_indices(out_indices, num_stages)
 
     def forward(self, x):
+        if self.stem[0].merged and x.is_cpu and x.dim() == 4 and not (
+                torch.jit.is_tracing() or torch.compiler.is_compiling()):
+            # The deploy form runs channels_last on CPU: oneDNN's 1x1 and depth-wise convs then
+            # skip the layout reorders around every call (RepLKNet-31B, batch 8 at 224, 2
+            # threads: 1.2x, docs/deploy.md). Every later weight is 1x1 or depth-wise, the same
+            # in both layouts, so the layout carries through the whole trunk. Exporters see
+            # the graph without it (a layout is not an operation).
+            x = x.contiguous(memory_format=torch.channels_last)
         for i, layer in enumerate(self.stem):
             # The first stem conv sees the input, which usually needs no gradient: checkpointing
             # it would save nothing.
