@@ -114,3 +114,16 @@ def test_cropped_kernel_route_equals_torch_conv_for_kernels_larger_than_the_map(
     routes = [r for s, r in STATE.routes().items() if tuple(s[5]) == (6, 1, 27, 27)]
     assert routes and all(r.runner != AUTOGRAD for r in routes)
     assert any(r.window == (9, 18, 8, 19) for r in routes)  # rows 13-4..13+4, cols 13-5..13+5
+
+
+def test_floor_of_the_training_step_makes_large_dw_convs_free_then_restores_them():
+    from tools.analysis.benchmark_lk_conv import large_dw_convs_free
+    model = RepLKNet(TINY_ARCH).eval()
+    conv = model.stages[0].blocks[0].large_kernel.lkb_origin.conv
+    x = torch.randn(1, 8, 9, 9)
+    with torch.no_grad():
+        real = conv(x)
+        with large_dw_convs_free(model) as free:
+            assert len(free.convs) == sum(TINY_ARCH['layers'])  # the 5x5 convs keep running
+            assert torch.equal(conv(x), x)
+        torch.testing.assert_close(conv(x), real)
