@@ -13,14 +13,12 @@ from replk_mm.models import (
 
 
 @pytest.mark.parametrize('arch, kwargs', [
-    ('31B', {}), ('31L', {}), ('XL', dict(norm_intermediate_features=True)),
-    ('31B', dict(small_kernel_merged=True))])
+    ('31B', {}), ('31L', {}), ('XL', dict(norm_intermediate_features=True))])
 def test_state_dict_keys_follow_official_layout(arch, kwargs):
     model = RepLKNet(arch, **kwargs)
     settings = RepLKNet.arch_settings[arch]
     expected = official_backbone_keys(settings['layers'], settings['small_kernel'] is not None,
-                                      kwargs.get('norm_intermediate_features', False),
-                                      kwargs.get('small_kernel_merged', False))
+                                      kwargs.get('norm_intermediate_features', False))
     assert list(model.state_dict()) == expected
 
 

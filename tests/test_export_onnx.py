@@ -88,8 +88,10 @@ def test_seg_dynamic_export_runs_at_other_sizes(models, image, capsys):
     printed = capsys.readouterr().out
     assert report.passed and 'PASSED' in printed and '[export]' in printed
     assert report.graph.input_dims == ['batch', 3, 'height', 'width']
-    # one plain Conv per RepLK block: the 13x13 / 11x11 kernels with their 3x3 branches merged
-    assert report.merged == 2
+    # one plain Conv per RepLK block: the 13x13 / 11x11 kernels with their 3x3 branches merged;
+    # merged modules: per stage 1 large kernel + 1 RepLK block + 1 ConvFFN (their pre-norm BNs)
+    # + 4 1x1 conv-BNs, then the 4 stem and 2 transition conv-BNs
+    assert report.merged == 2 * 7 + 4 + 2
     assert report.graph.large_depthwise(min_kernel=5) == {(11, 11): 1, (13, 13): 1}
     assert report.graph.plain and report.convs_match
     assert [c.shape for c in report.checks] == [(1, 3, 64, 96), (2, 3, 96, 160),

@@ -8,6 +8,7 @@ backbones in ``replk_mm.models`` are built from these.
 """
 from .arch import resolve_arch
 from .conv_bn import (
+                      ConvBN,
                       KernelBias,
                       check_foldable_norm,
                       conv_bn,
@@ -30,7 +31,14 @@ from .replknet import (
                       check_out_indices,
                       parse_arch,
 )
-from .replknet_blocks import ConvFFN, RepLKBlock, RepLKNetStage, build_stem, build_transition
+from .replknet_blocks import (
+                              ConvFFN,
+                              RepLKBlock,
+                              RepLKNetStage,
+                              build_stem,
+                              build_transition,
+                              fold_deploy_state_dict,
+)
 from .unireplknet import (
                           BLOCK_KERNEL_SIZES,
                           DILATED_BRANCHES,
@@ -47,5 +55,6 @@ __all__ = [
     'check_odd_kernel', 'RepLKBlock', 'ConvFFN', 'RepLKNetStage', 'build_stem',
     'build_transition', 'ARCH_SETTINGS', 'parse_arch', 'check_out_indices',
     'linear_drop_path_rates', 'RepLKNetTrunk', 'DILATED_BRANCHES', 'BLOCK_KERNEL_SIZES', 'GRN',
-    'SEBlock', 'DilatedReparamBlock', 'UniRepLKNetBlock', 'resolve_arch', 'LayerNorm2d'
+    'SEBlock', 'DilatedReparamBlock', 'UniRepLKNetBlock', 'resolve_arch', 'LayerNorm2d', 'ConvBN',
+    'fold_deploy_state_dict'
 ]

@@ -10,6 +10,7 @@ import torch.nn as nn
 from torch.nn.utils import fuse_conv_bn_weights
 
 from ..ops import build_dw_conv
+from .reparam import ReparamModule
 
 
 class KernelBias(NamedTuple):
@@ -32,9 +33,35 @@ def check_foldable_norm(norm, where='norm_layer'):
     return norm
 
 
-def conv_bn(in_channels, out_channels, kernel_size, *, stride=1, groups=1,
-            norm_layer=nn.BatchNorm2d, relu=False):
-    """Bias-free ``conv`` -> ``bn`` [-> ReLU ``nonlinear``] as an ``nn.Sequential``.
+def bn_scale_shift(mean, var, eps, gamma=None, beta=None):
+    """The per-channel ``(scale, shift)`` with ``bn(x) == scale * x + shift`` (eval mode)."""
+    scale = torch.rsqrt(var + eps)
+    if gamma is not None:
+        scale = scale * gamma
+    shift = -mean * scale
+    if beta is not None:
+        shift = shift + beta
+    return scale, shift
+
+
+def fold_bn_before_1x1(weight, bias, scale, shift):
+    """Weight and bias of the 1x1 conv equivalent to ``x -> scale * x + shift -> conv``.
+
+    Exact only for a 1x1 conv without padding (every output reads each input pixel once, and
+    no zero padding would skip the shift); ``bias`` may be None.
+    """
+    if weight.shape[2:] != (1, 1):
+        raise ValueError(f'a BN before a conv folds into it only for a 1x1 conv, got a '
+                         f'{tuple(weight.shape[2:])} kernel')
+    folded_bias = weight[:, :, 0, 0] @ shift
+    if bias is not None:
+        folded_bias = folded_bias + bias
+    return KernelBias(weight * scale.view(1, -1, 1, 1), folded_bias)
+
+
+class ConvBN(ReparamModule):
+    """Bias-free ``conv`` -> ``bn`` [-> ReLU ``nonlinear``]; deploy form: biased ``conv``
+    [-> ``nonlinear``], the BN folded into the conv.
 
     Args:
         in_channels (int): Input channels.
@@ -44,16 +71,64 @@ def conv_bn(in_channels, out_channels, kernel_size, *, stride=1, groups=1,
         stride (int): Conv stride.
         groups (int): Conv groups (``groups=in_channels`` for depth-wise).
         norm_layer (Callable[[int], nn.Module]): Builds the norm from the channel count,
-            e.g. ``nn.BatchNorm2d`` or a wrapper around mmcv's ``build_norm_layer``.
+            e.g. ``nn.BatchNorm2d`` or a wrapper around mmcv's ``build_norm_layer``; a
+            BatchNorm with running statistics (it is folded when merging).
         relu (bool): Append a ReLU named ``nonlinear``.
+        merged (bool): Build the deploy form directly (a biased conv, no norm).
     """
-    layers = nn.Sequential()
-    layers.add_module('conv', nn.Conv2d(in_channels, out_channels, kernel_size, stride,
-                                        kernel_size // 2, groups=groups, bias=False))
-    layers.add_module('bn', norm_layer(out_channels))
-    if relu:
-        layers.add_module('nonlinear', nn.ReLU())
-    return layers
+
+    def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, groups=1,
+                 norm_layer=nn.BatchNorm2d, relu=False, merged=False):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
+                              groups=groups, bias=merged)
+        if not merged:
+            self.bn = check_foldable_norm(norm_layer(out_channels))
+        # deploy form: in place (the conv's output is not needed by anything else)
+        self.nonlinear = nn.ReLU(inplace=merged) if relu else None
+
+    @property
+    def merged(self):
+        return 'bn' not in self._modules
+
+    def forward(self, x):
+        x = self.conv(x)
+        if 'bn' in self._modules:
+            x = self.bn(x)
+        if self.nonlinear is not None:
+            x = self.nonlinear(x)
+        return x
+
+    def merge(self):
+        kernel, bias = conv_kernel_bias(self.conv, self.bn)
+        conv = self.conv
+        folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                           conv.padding, groups=conv.groups, bias=True).to(kernel)
+        folded.weight.data.copy_(kernel)
+        folded.bias.data.copy_(bias)
+        self.conv = folded
+        del self.bn
+        if self.nonlinear is not None:
+            self.nonlinear.inplace = True
+
+    def fold_bn_before(self, bn):
+        """Fold ``bn`` (eval mode), which runs just before this merged 1x1 conv, into it."""
+        if not self.merged:
+            raise RuntimeError('fold the BN after the conv first (switch_to_deploy)')
+        check_foldable_norm(bn, where='the BN to fold')
+        scale, shift = bn_scale_shift(bn.running_mean, bn.running_var, bn.eps, bn.weight,
+                                      bn.bias)
+        weight, bias = fold_bn_before_1x1(self.conv.weight, self.conv.bias, scale, shift)
+        self.conv.weight.data.copy_(weight)
+        self.conv.bias.data.copy_(bias)
+
+
+def conv_bn(in_channels, out_channels, kernel_size, *, stride=1, groups=1,
+            norm_layer=nn.BatchNorm2d, relu=False, merged=False):
+    """A :class:`ConvBN` (state-dict keys ``conv.weight``, ``bn.*``; merged: ``conv.weight``,
+    ``conv.bias``)."""
+    return ConvBN(in_channels, out_channels, kernel_size, stride=stride, groups=groups,
+                  norm_layer=norm_layer, relu=relu, merged=merged)
 
 
 def dw_conv_bn(channels, kernel_size, *, stride=1, norm_layer=nn.BatchNorm2d, backend=None):

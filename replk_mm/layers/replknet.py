@@ -5,6 +5,7 @@ Modified from the official RepLKNet code (https://github.com/DingXiaoH/RepLKNet-
 OpenMMLab backbone ``replk_mm.RepLKNet`` is this class plus registry, ``init_cfg``, frozen
 stages and ``norm_eval``, so both have the same official state-dict layout.
 """
+import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
@@ -73,7 +74,9 @@ class RepLKNetTrunk(nn.Module):
         in_channels (int): Input image channels.
         out_indices (Sequence[int] | int): Stages whose outputs are returned.
         drop_path_rate (float): Stochastic depth rate in [0, 1), linear over blocks.
-        small_kernel_merged (bool): Build the deploy form (one ``lkb_reparam`` conv per block).
+        small_kernel_merged (bool): Build the deploy form, as ``switch_to_deploy`` leaves it:
+            one ``lkb_reparam`` conv per block and every BN folded (the official deploy
+            checkpoints load through :func:`~replk_mm.layers.fold_deploy_state_dict`).
         norm_intermediate_features (bool): A BN (``stages.i.norm``) on each returned feature
             (only returned stages get one).
         with_cp (bool): Gradient checkpointing per stem layer and block.
@@ -100,7 +103,8 @@ class RepLKNetTrunk(nn.Module):
         self.with_cp = with_cp
 
         # Registration order (stem, stages, transitions) = the official state-dict order.
-        self.stem = build_stem(in_channels, channels[0], norm_layer=norm_layer)
+        self.stem = build_stem(in_channels, channels[0], norm_layer=norm_layer,
+                               merged=small_kernel_merged)
         rates = linear_drop_path_rates(drop_path_rate, sum(layers))
         self.stages = nn.ModuleList()
         self.transitions = nn.ModuleList()
@@ -118,7 +122,8 @@ class RepLKNetTrunk(nn.Module):
                 dw_conv_backend=dw_conv_backend))
             if i < self.num_stages - 1:
                 self.transitions.append(
-                    build_transition(channels[i], channels[i + 1], norm_layer=norm_layer))
+                    build_transition(channels[i], channels[i + 1], norm_layer=norm_layer,
+                                     merged=small_kernel_merged))
 
     @classmethod
     def parse_arch(cls, arch):
@@ -130,6 +135,14 @@ class RepLKNetTrunk(nn.Module):
         return check_out_indices(out_indices, num_stages)
 
     def forward(self, x):
+        if self.stem[0].merged and x.is_cpu and x.dim() == 4 and not (
+                torch.jit.is_tracing() or torch.compiler.is_compiling()):
+            # The deploy form runs channels_last on CPU: oneDNN's 1x1 and depth-wise convs then
+            # skip the layout reorders around every call (RepLKNet-31B, batch 8 at 224, 2
+            # threads: 1.2x, docs/deploy.md). Every later weight is 1x1 or depth-wise, the same
+            # in both layouts, so the layout carries through the whole trunk. Exporters see
+            # the graph without it (a layout is not an operation).
+            x = x.contiguous(memory_format=torch.channels_last)
         for i, layer in enumerate(self.stem):
             # The first stem conv sees the input, which usually needs no gradient: checkpointing
             # it would save nothing.
@@ -147,8 +160,9 @@ class RepLKNetTrunk(nn.Module):
         return tuple(outs)
 
     def switch_to_deploy(self):
-        """Merge every block's small kernel and BNs into one large conv (idempotent).
-        Returns the number of blocks merged by this call."""
+        """Merge every block's small kernel into its large conv and fold every BN but the
+        stages' output ``norm`` (idempotent). Returns the number of re-parameterizable modules
+        merged by this call."""
         return switch_to_deploy(self)
 
     @property

@@ -221,6 +221,11 @@ class State:
         with self.lock:
             self._routes[signature] = route
 
+    def routes(self):
+        """A copy of the stored routes (call signature -> Route), for reports."""
+        with self.lock:
+            return dict(self._routes)
+
     def get(self, key):
         return self._decisions.get(key)
 

@@ -195,7 +195,9 @@ def route(signature, backend, x, weight, bias, stride, padding, need_dx, need_dw
         if plan == NATIVE_PLAN and geom.symmetric:
             result = Route(TORCH_CONV, window, (1, 1), (geom.pt, geom.pl), geom, plan)
         else:
-            grad = need_dx or need_dw or (bias is not None and bias.requires_grad)
+            # a biased deploy conv under no_grad / inference_mode needs no autograd either
+            grad = need_dx or need_dw or (bias is not None and bias.requires_grad
+                                          and torch.is_grad_enabled())
             result = Route(AUTOGRAD if grad else BACKEND_FORWARD, window, (1, 1), padding, geom,
                            plan)
     if not (x.is_cuda and torch.cuda.is_current_stream_capturing()):

@@ -274,6 +274,94 @@ def e2e_backbone(threads, rounds, batch=2, size=224, deploy_form=True):
                         auto_s=inference['auto'])]
 
 
+class large_dw_convs_free:
+    """Inside: every depth-wise conv with a kernel >= ``min_kernel`` of ``model`` costs nothing
+    (its output is its input, plus the bias), the floor a faster large-kernel conv could reach.
+    The weights then get no gradient (the optimizer skips them)."""
+
+    def __init__(self, model, min_kernel=13):
+        from replk_mm.ops import DepthwiseConv2d
+        self.convs = [m for m in model.modules()
+                      if isinstance(m, DepthwiseConv2d) and m.kernel_size[0] >= min_kernel]
+
+    @staticmethod
+    def _free(conv):
+        def forward(x):
+            return x if conv.bias is None else x + conv.bias.view(1, -1, 1, 1)
+        return forward
+
+    def __enter__(self):
+        for conv in self.convs:
+            conv.forward = self._free(conv)  # an instance attribute shadows the method
+        return self
+
+    def __exit__(self, *exc):
+        for conv in self.convs:
+            del conv.forward
+
+
+def e2e_floor(threads, rounds, batch=2, size=224):
+    """RepLKNet-31B training step with replk_mm's convs ('auto') vs PyTorch's ('native') vs
+    the large depth-wise convs free (the floor), then one profiled 'auto' step: the large
+    depth-wise convs' forward and backward time per stage."""
+    from torch.profiler import profile, record_function
+    RepLKNet = replknet_class()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict(dict(backbone=RepLKNet(arch='31B', out_indices=(3, )),
+                                     head=torch.nn.Linear(1024, 1000))).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    x = torch.randn(batch, 3, size, size)
+    y = torch.randint(0, 1000, (batch, ))
+    free = large_dw_convs_free(model)
+
+    def one_step():
+        opt.zero_grad(set_to_none=True)
+        with record_function('forward'):
+            feat = model['backbone'](x)[-1].mean((2, 3))
+            loss = F.cross_entropy(model['head'](feat), y)
+        with record_function('backward'):
+            loss.backward()
+        opt.step()
+
+    def step(backend, floor=False):
+        def run():
+            with set_default_backend(backend):
+                if floor:
+                    with free:
+                        one_step()
+                else:
+                    one_step()
+        return run
+
+    t = bench({'native': step('native'), 'auto': step('auto'), 'floor': step('auto', True)},
+              torch.device('cpu'), rounds, budget_s=1e9, tuned=('auto', ))
+    with set_default_backend('auto'), profile(record_shapes=True) as prof:
+        one_step()
+    phases = {}
+    for e in prof.key_averages(group_by_input_shape=True):
+        if 'DepthwiseConvFunction' in e.key or e.key in ('forward', 'backward'):
+            shape = e.input_shapes[0] if e.input_shapes and e.input_shapes[0] else []
+            phases[(e.key, tuple(shape))] = e.cpu_time_total / 1e6
+    return dict(what=f'RepLKNet-31B training step (SGD, CE), {size}x{size}, B={batch}',
+                threads=threads, native_s=t['native'], auto_s=t['auto'], floor_s=t['floor'],
+                profile={f'{k} {list(s)}': v for (k, s), v in sorted(phases.items())})
+
+
+def format_floor(rows):
+    lines = ['| training step | threads | nn.Conv2d (native) s | replk_mm (auto) s | large DW '
+             'convs free s | auto / floor |', '|---|---|---|---|---|---|']
+    for r in rows:
+        lines.append(f"| {r['what']} | {r['threads']} | {r['native_s']:.3f} | "
+                     f"{r['auto_s']:.3f} | {r['floor_s']:.3f} | "
+                     f"{r['auto_s'] / r['floor_s']:.2f}x |")
+    for r in rows:
+        lines.append(f"\nProfiled 'auto' step, {r['threads']} thread(s) (CPU time total, s; "
+                     'DepthwiseConvFunction = forward, ...Backward = input + weight grad):\n')
+        lines += [f'- {k}: {v:.3f}' for k, v in r['profile'].items()]
+    return '\n'.join(lines)
+
+
 def e2e_upernet(threads, rounds, batch=1, size=512):
     """UperNet-31B (mmseg UPerHead on the backbone, built directly) training step at 512."""
     try:
@@ -422,6 +510,9 @@ def main():
                         help="only compare the cost model's untimed choices with the measured "
                         'decisions of an earlier run (its .json), e.g. after changing the '
                         'model; rewrites that block of --out')
+    parser.add_argument('--floor', action='store_true',
+                        help='RepLKNet-31B training step: native vs auto vs the large '
+                             'depth-wise convs free (their floor), with a profile by phase')
     parser.add_argument('--e2e', default=None, choices=['none', 'backbone', 'upernet', 'all'],
                         help='end-to-end steps (CPU only): quick default backbone, full all; '
                         'upernet needs mmseg')
@@ -444,6 +535,13 @@ def main():
     if args.tuning_check:
         print(f'Machine: {machine_line(args)}; batch 2 at 224, {args.dtype}\n')
         print(tuning_check_cost(args.tuning_check, args.threads[0], device, dtype))
+        return
+    if args.floor:
+        rows = [e2e_floor(t, args.rounds or 2) for t in args.threads]
+        text = f'Machine: {machine_line(args)}.\n\n' + format_floor(rows)
+        print(text)
+        if args.out:
+            write_markdown(args.out, f'{mode}-floor', text)
         return
     if args.model_agreement:
         with open(args.model_agreement) as f:

@@ -15,7 +15,7 @@ import re
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
-from ...layers import RepLKNetTrunk
+from ...layers import RepLKNetTrunk, fold_deploy_state_dict
 from ...registry import MODELS
 from ..checkpoint import load_backbone_checkpoint
 from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
@@ -36,7 +36,8 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
         in_channels (int): Input image channels.
         out_indices (Sequence[int]): Stages whose outputs are returned, in 0..num_stages-1.
         drop_path_rate (float): Stochastic depth rate, linearly increased over blocks.
-        small_kernel_merged (bool): Build the deploy form (one ``lkb_reparam`` conv per block).
+        small_kernel_merged (bool): Build the deploy form: one ``lkb_reparam`` conv per block and
+            every BN folded into its conv (what ``switch_to_deploy`` leaves).
         norm_intermediate_features (bool): Apply a BN (``stages.i.norm``) to each output; the
             official XL downstream models do. Only returned stages get one: with
             ``out_indices=(3, )`` it is the official classifier's final ``norm``.
@@ -170,8 +171,10 @@ def replknet_checkpoint_filter(state_dict, model):
     The module names follow the official layout, so only the classifier differs: the official
     final BN ``norm`` (mmpretrain: the last stage's ``norm``) is the model's last-stage norm when
     it has one (``norm_intermediate_features`` with the last stage returned) and is ignored
-    otherwise, as is the classification ``head``; ignored keys are logged. Deploy-form keys
-    (``lkb_reparam``) pass unchanged: the loader names a form mismatch.
+    otherwise, as is the classification ``head``; ignored keys are logged. An official
+    deploy-form checkpoint (``lkb_reparam`` convs, the other BNs unfolded) is folded into
+    replk_mm's deploy layout (:func:`replk_mm.layers.fold_deploy_state_dict`); a training-form
+    checkpoint passes unchanged, and the loader names a form mismatch.
     """
     own = model.state_dict()
     last_norm = f'stages.{len(model.stages) - 1}.norm.'
@@ -192,4 +195,4 @@ def replknet_checkpoint_filter(state_dict, model):
     if ignored:
         print_log(f'replk_mm: ignoring the classification keys {sorted(ignored)}',
                   logger='current')
-    return converted
+    return fold_deploy_state_dict(converted)
