@@ -174,9 +174,13 @@ def test_reparameterized_detector_gives_the_same_detections(workspace, trained_c
     deploy_cfg = osp.join(work_dir, 'deploy_config.py')
     merged = reparameterize([workspace['cascade'], trained_cascade['checkpoint'], deploy_ckpt,
                              '--deploy-config', deploy_cfg])
-    assert merged == 5  # one large kernel per RepLK block: layers 1-1-2-1
+    assert merged > 5  # the large kernels and every conv-BN pair / block around them
     state = read_checkpoint(deploy_ckpt)['state_dict']
     assert not any('lkb_origin' in k or 'small_conv' in k for k in state)
+    # one large kernel per RepLK block (layers 1-1-2-1), every backbone BN folded
+    assert sum(k.endswith('lkb_reparam.weight') for k in state) == 5
+    assert not any(k.startswith('backbone.') and ('.bn.' in k or 'pre' in k and '_bn.' in k)
+                   for k in state)
     from replk_mm.apis import init_detector
     # The deploy checkpoint keeps the training checkpoint's meta (class names).
     assert init_detector(deploy_cfg, deploy_ckpt).dataset_meta['classes'] == \

@@ -135,8 +135,9 @@ class RepLKNetTrunk(nn.Module):
         return check_out_indices(out_indices, num_stages)
 
     def forward(self, x):
-        if self.stem[0].merged and x.is_cpu and x.dim() == 4 and not (
-                torch.jit.is_tracing() or torch.compiler.is_compiling()):
+        channels_last = self.stem[0].merged and x.is_cpu and x.dim() == 4 and not (
+            torch.jit.is_tracing() or torch.compiler.is_compiling())
+        if channels_last:
             # The deploy form runs channels_last on CPU: oneDNN's 1x1 and depth-wise convs then
             # skip the layout reorders around every call (RepLKNet-31B, batch 8 at 224, 2
             # threads: 1.2x, docs/deploy.md). Every later weight is 1x1 or depth-wise, the same
@@ -154,7 +155,10 @@ class RepLKNetTrunk(nn.Module):
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(stage.norm(x))
+                out = stage.norm(x)
+                # Callers get the layout they gave: kernels that read raw memory (mmcv's
+                # RoIAlign in a detector's RoI head) take a channels_last map for NCHW.
+                outs.append(out.contiguous() if channels_last else out)
             if i < self.num_stages - 1:
                 x = self.transitions[i](x)
         return tuple(outs)
