@@ -17,8 +17,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...layers import is_deployed
 
-__all__ = ['BackboneMixin', 'check_arguments', 'check_frozen_stages', 'mmcv_norm_layer',
-           'pretrained_init_cfg']
+__all__ = ['BackboneMixin', 'DownsampleStagesMixin', 'check_arguments', 'check_frozen_stages',
+           'mmcv_norm_layer', 'pretrained_init_cfg']
 
 PRETRAINED_KEYS = frozenset({'type', 'checkpoint', 'prefix', 'map_location'})
 FROZEN_STAGES_RULE = '-1: nothing, 0: the stem, k >= 1: the stem and stages 0..k-1'
@@ -163,6 +163,33 @@ class BackboneMixin:
         elif depth == natural:
             depth = last
         return depth, last + 2
+
+
+class DownsampleStagesMixin(BackboneMixin):
+    """The ConvNeXt macro layout that LKConvNeXt and UniRepLKNet share: ``downsample_layers[i]``
+    (index 0 is the stem) in front of ``stages[i]``, and an output norm ``norm{i}`` for each
+    returned stage, applied after global average pooling with ``gap_before_final_norm`` (the
+    classifier's final norm). A :class:`BackboneMixin` (the first base of such a backbone);
+    needs ``out_indices``, ``gap_before_final_norm`` and ``frozen_stages`` set by it."""
+
+    def forward(self, x):
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(self.downsample_layers[i](x))
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}')
+                if self.gap_before_final_norm:
+                    outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
+                else:
+                    outs.append(norm(x))
+        return tuple(outs)
+
+    def frozen_modules(self):
+        if self.frozen_stages < 0:
+            return []
+        # the stem is downsample_layers[0]; stage i >= 1 has its down-sampling in front
+        return (list(self.downsample_layers[:max(self.frozen_stages, 1)])
+                + list(self.stages[:self.frozen_stages]))
 
 
 def pretrained_init_cfg(init_cfg, backbone, missing_hint, extra_keys=()):

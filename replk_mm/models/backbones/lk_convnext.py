@@ -26,17 +26,22 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...layers import (
-                       DropPath,
-                       LayerNorm2d,
-                       ReparamLargeKernelConv,
-                       check_odd_kernel,
-                       check_out_indices,
-                       linear_drop_path_rates,
-                       resolve_arch,
+    DropPath,
+    LayerNorm2d,
+    ReparamLargeKernelConv,
+    check_odd_kernel,
+    check_out_indices,
+    linear_drop_path_rates,
+    resolve_arch,
 )
 from ...registry import MODELS
 from ..checkpoint import load_backbone_checkpoint
-from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
+from .base import (
+    DownsampleStagesMixin,
+    check_frozen_stages,
+    mmcv_norm_layer,
+    pretrained_init_cfg,
+)
 
 __all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'lk_convnext_checkpoint_filter']
 
@@ -140,7 +145,7 @@ def parse_kernel_sizes(kernel_sizes, small_kernel, num_stages):
 
 
 @MODELS.register_module()
-class LKConvNeXt(BackboneMixin, BaseModule):
+class LKConvNeXt(DownsampleStagesMixin, BaseModule):
     """ConvNeXt with per-stage depth-wise kernel sizes and an optional re-parameterized small
     kernel (``kernel_sizes=7``, ``small_kernel=None``: plain ConvNeXt).
 
@@ -243,25 +248,6 @@ class LKConvNeXt(BackboneMixin, BaseModule):
             raise ValueError(f'depths and channels must be positive ints, got {depths} and '
                              f'{channels}')
         return dict(arch, depths=depths, channels=channels)
-
-    def forward(self, x):
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(self.downsample_layers[i](x))
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}')
-                if self.gap_before_final_norm:
-                    outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
-                else:
-                    outs.append(norm(x))
-        return tuple(outs)
-
-    def frozen_modules(self):
-        if self.frozen_stages < 0:
-            return []
-        # the stem is downsample_layers[0]; stage i >= 1 has its down-sampling in front
-        return (list(self.downsample_layers[:max(self.frozen_stages, 1)])
-                + list(self.stages[:self.frozen_stages]))
 
     def _stage_depths(self):
         """(first depth, blocks per depth) of each stage."""

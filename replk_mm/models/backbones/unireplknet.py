@@ -20,16 +20,21 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...layers import (
-                       BLOCK_KERNEL_SIZES,
-                       LayerNorm2d,
-                       UniRepLKNetBlock,
-                       check_out_indices,
-                       linear_drop_path_rates,
-                       resolve_arch,
+    BLOCK_KERNEL_SIZES,
+    LayerNorm2d,
+    UniRepLKNetBlock,
+    check_out_indices,
+    linear_drop_path_rates,
+    resolve_arch,
 )
 from ...registry import MODELS
 from ..checkpoint import group_keys, load_backbone_checkpoint
-from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
+from .base import (
+    DownsampleStagesMixin,
+    check_frozen_stages,
+    mmcv_norm_layer,
+    pretrained_init_cfg,
+)
 
 __all__ = ['UniRepLKNet', 'checkpoint_filter', 'convert_official_classifier']
 
@@ -182,7 +187,7 @@ def convert_official_classifier(state_dict, num_stages=4):
 
 
 @MODELS.register_module()
-class UniRepLKNet(BackboneMixin, BaseModule):
+class UniRepLKNet(DownsampleStagesMixin, BaseModule):
     """UniRepLKNet backbone.
 
     Modified from AILab-CVC/UniRepLKNet ``unireplknet.py`` (Apache-2.0).
@@ -298,25 +303,6 @@ class UniRepLKNet(BackboneMixin, BaseModule):
         if channels[0] % 2:
             raise ValueError(f'the stem halves channels[0] ({channels[0]}): it must be even')
         return dict(arch, depths=depths, channels=channels)
-
-    def forward(self, x):
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(self.downsample_layers[i](x))
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}')
-                if self.gap_before_final_norm:
-                    outs.append(norm(x.mean((2, 3), keepdim=True)).flatten(1))
-                else:
-                    outs.append(norm(x))
-        return tuple(outs)
-
-    def frozen_modules(self):
-        if self.frozen_stages < 0:
-            return []
-        # the stem is downsample_layers[0]; stage i >= 1 has its down-sampling in front
-        return (list(self.downsample_layers[:max(self.frozen_stages, 1)])
-                + list(self.stages[:self.frozen_stages]))
 
     def max_layer_depth(self):
         # the depth after stage 2's last group of three blocks: the official
