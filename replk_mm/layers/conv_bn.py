@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import fuse_conv_bn_weights
 
-from ..ops import build_dw_conv
+from ..ops import build_dw_conv, conv2d_act
 from .reparam import ReparamModule
 
 
@@ -91,13 +91,17 @@ class ConvBN(ReparamModule):
     def merged(self):
         return 'bn' not in self._modules
 
-    def forward(self, x):
-        x = self.conv(x)
-        if 'bn' in self._modules:
-            x = self.bn(x)
-        if self.nonlinear is not None:
-            x = self.nonlinear(x)
-        return x
+    def forward(self, x, activation=None):
+        """``activation``: run after the conv-BN by a ConvBN without its own ReLU (a ConvFFN's
+        GELU); in the deploy form the conv and its activation run as one call where
+        :func:`~replk_mm.ops.conv2d_act` can fuse them."""
+        if activation is not None and self.nonlinear is not None:
+            raise ValueError('this ConvBN applies its own ReLU; pass no activation')
+        activation = self.nonlinear if activation is None else activation
+        if self.merged:
+            return conv2d_act(self.conv, x, activation)
+        x = self.bn(self.conv(x))
+        return x if activation is None else activation(x)
 
     def merge(self):
         kernel, bias = conv_kernel_bias(self.conv, self.bn)

@@ -10,7 +10,7 @@ need.
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops import build_dw_conv
+from ..ops import build_dw_conv, conv2d_act
 from .conv_bn import KernelBias, conv_kernel_bias, dw_conv_bn
 from .reparam import ReparamModule
 
@@ -117,13 +117,15 @@ class ReparamLargeKernelConv(ReparamModule):
     def has_small_branch(self):
         return self.small_name in self._modules
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """The conv(s), then ``activation`` (an optional module; fused with the merged conv
+        where :func:`~replk_mm.ops.conv2d_act` can)."""
         if self.merged:
-            return self._modules[self.merged_name](x)
+            return conv2d_act(self._modules[self.merged_name], x, activation)
         out = self._modules[self.large_name](x)
         if self.has_small_branch:
             out = out + self._modules[self.small_name](x)
-        return out
+        return out if activation is None else activation(out)
 
     def equivalent_kernel_bias(self):
         """The :class:`KernelBias` of the one conv equivalent to the branches (eval mode)."""

@@ -14,10 +14,10 @@ map onto it by :func:`fold_deploy_state_dict`.
 """
 import re
 
-import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
+from ..ops import conv2d_add
 from .conv_bn import bn_scale_shift, conv_bn, fold_bn_before_1x1
 from .drop_path import DropPath
 from .reparam import ReparamModule
@@ -49,10 +49,13 @@ class PreNormBlock(ReparamModule):
                 module.inplace = True
 
     def residual(self, x, out):
-        out = self.drop_path(out)
-        if self.merged and not torch.is_grad_enabled():
-            return out.add_(x)  # `out` is this block's own new tensor
-        return x + out
+        """``x + drop_path(pw2(out))``. In the deploy form (no drop path at work) the 1x1 conv
+        and the add run as one call where :func:`~replk_mm.ops.conv2d_add` can fuse them;
+        without a gradient the sum is written into ``x``'s memory (as an in-place ReLU writes
+        into its input): a forward hook that keeps a block's input must clone it."""
+        if self.merged and not (self.training and isinstance(self.drop_path, DropPath)):
+            return conv2d_add(self.pw2.conv, out, x)
+        return x + self.drop_path(self.pw2(out))
 
     def branch_reparam_modules(self):
         return [m for m in self.children() if isinstance(m, ReparamModule)]
@@ -98,8 +101,7 @@ class RepLKBlock(PreNormBlock):
 
     def forward(self, x):
         out = self.pw1(self.pre_norm(x))
-        out = self.pw2(self.lk_nonlinear(self.large_kernel(out)))
-        return self.residual(x, out)
+        return self.residual(x, self.large_kernel(out, self.lk_nonlinear))
 
 
 class ConvFFN(PreNormBlock):
@@ -125,8 +127,7 @@ class ConvFFN(PreNormBlock):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x):
-        out = self.pw2(self.nonlinear(self.pw1(self.pre_norm(x))))
-        return self.residual(x, out)
+        return self.residual(x, self.pw1(self.pre_norm(x), self.nonlinear))
 
 
 class RepLKNetStage(nn.Module):
