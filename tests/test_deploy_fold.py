@@ -1,5 +1,6 @@
 """The fully folded deploy form: every BN folded, equal to the training form, and the official
 deploy checkpoints (``lkb_reparam`` + unfolded BNs) still load into it."""
+import pytest
 import torch
 from conftest import TINY_ARCH, randomize_bn
 from official_layout import official_backbone_keys
@@ -132,3 +133,20 @@ def test_floor_of_the_training_step_makes_large_dw_convs_free_then_restores_them
             assert len(free.convs) == sum(TINY_ARCH['layers'])  # the 5x5 convs keep running
             assert torch.equal(conv(x), x)
         torch.testing.assert_close(conv(x), real)
+
+
+def test_stage_costs_time_every_phase_and_count_only_taps_that_touch_the_map():
+    from tools.analysis.benchmark_lk_conv import format_stage_costs, stage_costs, useful_taps
+    assert useful_taps(14, 27) == 14 * 14  # a 27x27 kernel on 14x14: every pixel, once
+    assert useful_taps(7, 13) == 49
+    assert useful_taps(5, 3) == 5 * 3 - 2  # the two border outputs lose one tap each
+    costs = stage_costs(1, 1, batch=1, size=32)  # maps 8, 4, 2, 1
+    assert [r['kept'] for r in costs['stages']] == [15, 7, 3, 1]  # cropped to 2H-1
+    for row in costs['stages']:
+        for phase in row['phases'].values():
+            assert phase['best'] in phase['times'] and phase['best_s'] == min(
+                phase['times'].values())
+    text = format_stage_costs(costs, dict(floor_s=2.0, auto_s=2.5))
+    assert 'auto - floor = 0.500 s' in text and 'allows 0.100 s' in text
+    assert costs['total_s'] == pytest.approx(sum(
+        r['blocks'] * sum(p['best_s'] for p in r['phases'].values()) for r in costs['stages']))

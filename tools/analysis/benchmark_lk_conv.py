@@ -348,6 +348,86 @@ def e2e_floor(threads, rounds, batch=2, size=224):
                 profile={f'{k} {list(s)}': v for (k, s), v in sorted(phases.items())})
 
 
+STAGE_BLOCKS_31B = (2, 2, 18, 2)  # RepLK blocks per stage of RepLKNet-31B
+
+
+def useful_taps(size, k):
+    """Sum over output positions (one dimension, 'same' padding) of the kernel taps that read
+    a pixel inside the map: the work any exact direct conv must do."""
+    p = k // 2
+    return sum(min(k - 1, size - 1 - y + p) - max(0, p - y) + 1 for y in range(size))
+
+
+def sgemm_gflops(threads, rounds):
+    """This process's fp32 matrix-multiply rate (1024^3), the practical compute ceiling."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    t = bench({'mm': lambda: a @ b}, torch.device('cpu'), max(rounds, 5), budget_s=5)['mm']
+    return 2 * 1024 ** 3 / t / 1e9
+
+
+def stage_costs(threads, rounds, batch=2, size=224):
+    """Each RepLKNet-31B stage's large depth-wise conv, phase by phase, on every backend that
+    offers the phase: the fastest time, the useful-tap FLOPs and the rate they run at, and
+    the direct-conv bound (useful FLOPs at the sgemm rate). Summed over the blocks, this is
+    the least time today's backends can give the large convs in one training step."""
+    from replk_mm.ops.backends import BACKENDS, offers
+    torch.set_num_threads(threads)
+    gemm = sgemm_gflops(threads, rounds)
+    rows = []
+    for (i, c, h), k, blocks in zip(stage_shapes(size), STAGE_KERNELS, STAGE_BLOCKS_31B):
+        r0, c0, geom = crop_geometry(h, h, k, k, k // 2, k // 2)
+        x = torch.randn(batch, c, h, h)
+        w = torch.randn(c, 1, k, k)[:, :, r0:r0 + geom.kh, c0:c0 + geom.kw].contiguous()
+        g = torch.randn(batch, c, geom.ho, geom.wo)
+        flops = 2 * batch * c * useful_taps(h, k) ** 2
+        calls = {'fwd': lambda impl: lambda: impl.fwd(x, w, None, geom),
+                 'dx': lambda impl: lambda: impl.dx(x, g, w, geom),
+                 'dw': lambda impl: lambda: impl.dw(x, g, w, geom)}
+        phases = {}
+        with torch.no_grad():
+            for phase, call in calls.items():
+                fns = {name: call(impl) for name, impl in BACKENDS.items()
+                       if offers(name, phase) and impl.available(torch.device('cpu'))[0]
+                       and impl.auto_candidate(torch.device('cpu'), 'nchw')}
+                t = bench(fns, torch.device('cpu'), rounds, budget_s=20)
+                best = min(t, key=t.get)
+                phases[phase] = dict(best=best, best_s=t[best], times=t)
+        rows.append(dict(stage=i + 1, shape=f'{batch}x{c}x{h}x{h}', k=k, kept=geom.kh,
+                         blocks=blocks, useful_gflop=flops / 1e9, phases=phases,
+                         bound_s=flops / (gemm * 1e9)))
+    return dict(threads=threads, sgemm_gflops=gemm, stages=rows)
+
+
+def format_stage_costs(costs, floor_row=None):
+    lines = [f"Large depth-wise convs of a RepLKNet-31B step, {costs['threads']} thread(s), "
+             f"batch 2 at 224; sgemm here: {costs['sgemm_gflops']:.0f} GFLOP/s. Per phase: the "
+             'fastest backend and its time, the useful-tap GFLOP it must do and the rate '
+             "achieved; 'bound' = useful GFLOP at the sgemm rate (any direct conv's floor).\n",
+             '| stage | input, kernel (kept) | blocks | useful GFLOP / phase | fwd ms | dx ms | '
+             'dw ms | rate, GFLOP/s | bound ms / phase | stage total ms (x blocks) |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    total = 0.0
+    for r in costs['stages']:
+        ph = r['phases']
+        per_block = sum(p['best_s'] for p in ph.values())
+        total += per_block * r['blocks']
+        rate = 3 * r['useful_gflop'] / per_block
+        cells = ' | '.join(f"{ph[p]['best_s'] * 1e3:.1f} ({ph[p]['best']})"
+                           for p in ('fwd', 'dx', 'dw'))
+        lines.append(f"| {r['stage']} | {r['shape']}, {r['k']}x{r['k']} ({r['kept']}) | "
+                     f"{r['blocks']} | {r['useful_gflop']:.3f} | {cells} | {rate:.0f} | "
+                     f"{r['bound_s'] * 1e3:.1f} | {per_block * r['blocks'] * 1e3:.0f} |")
+    lines.append(f'\nSum over the step: **{total:.3f} s** with the fastest backend of each '
+                 'phase.')
+    if floor_row is not None:
+        floor, auto = floor_row['floor_s'], floor_row['auto_s']
+        lines.append(f"Measured in the step: auto - floor = {auto - floor:.3f} s; the goal "
+                     f"(auto <= 1.05 x floor) allows {0.05 * floor:.3f} s.")
+    costs['total_s'] = total
+    return '\n'.join(lines)
+
+
 def format_floor(rows):
     lines = ['| training step | threads | nn.Conv2d (native) s | replk_mm (auto) s | large DW '
              'convs free s | auto / floor |', '|---|---|---|---|---|---|']
@@ -356,14 +436,17 @@ def format_floor(rows):
                      f"{r['auto_s']:.3f} | {r['floor_s']:.3f} | "
                      f"{r['auto_s'] / r['floor_s']:.2f}x |")
     for r in rows:
+        if 'profile' not in r:
+            continue
         lines.append(f"\nProfiled 'auto' step, {r['threads']} thread(s) (CPU time total, s; "
                      'DepthwiseConvFunction = forward, ...Backward = input + weight grad):\n')
         lines += [f'- {k}: {v:.3f}' for k, v in r['profile'].items()]
     return '\n'.join(lines)
 
 
-def e2e_upernet(threads, rounds, batch=1, size=512):
-    """UperNet-31B (mmseg UPerHead on the backbone, built directly) training step at 512."""
+def e2e_upernet(threads, rounds, batch=1, size=512, floor=False):
+    """UperNet-31B (mmseg UPerHead on the backbone, built directly) training step at 512;
+    ``floor``: also with the large depth-wise convs free (see :class:`large_dw_convs_free`)."""
     try:
         from mmseg.models.decode_heads import UPerHead
     except ImportError as e:
@@ -385,21 +468,34 @@ def e2e_upernet(threads, rounds, batch=1, size=512):
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, 150, (batch, size, size))
 
-    def step(backend):
+    free = large_dw_convs_free(model)
+
+    def one_step():
+        opt.zero_grad(set_to_none=True)
+        logits = model['head'](model['backbone'](x))
+        logits = F.interpolate(logits, size=(size, size), mode='bilinear', align_corners=False)
+        F.cross_entropy(logits, y).backward()
+        opt.step()
+
+    def step(backend, free_convs=False):
         def run():
             with set_default_backend(backend):
-                opt.zero_grad(set_to_none=True)
-                logits = model['head'](model['backbone'](x))
-                logits = F.interpolate(logits, size=(size, size), mode='bilinear',
-                                       align_corners=False)
-                F.cross_entropy(logits, y).backward()
-                opt.step()
+                if free_convs:
+                    with free:
+                        one_step()
+                else:
+                    one_step()
         return run
 
-    t = bench({'native': step('native'), 'auto': step('auto')}, torch.device('cpu'), rounds,
-              budget_s=1e9, tuned=('auto', ))
-    return [dict(what=f'UperNet-31B training step (SGD, CE), {size}x{size}, B={batch}',
-                 threads=threads, native_s=t['native'], auto_s=t['auto'])]
+    fns = {'native': step('native'), 'auto': step('auto')}
+    if floor:
+        fns['floor'] = step('auto', True)
+    t = bench(fns, torch.device('cpu'), rounds, budget_s=1e9, tuned=('auto', ))
+    row = dict(what=f'UperNet-31B training step (SGD, CE), {size}x{size}, B={batch}',
+               threads=threads, native_s=t['native'], auto_s=t['auto'])
+    if floor:
+        row['floor_s'] = t['floor']
+    return [row]
 
 
 def format_e2e(rows):
@@ -512,7 +608,9 @@ def main():
                         'model; rewrites that block of --out')
     parser.add_argument('--floor', action='store_true',
                         help='RepLKNet-31B training step: native vs auto vs the large '
-                             'depth-wise convs free (their floor), with a profile by phase')
+                             'depth-wise convs free (their floor), with a profile by phase '
+                             'and the per-stage cost of each phase against its bound; with '
+                             '--e2e upernet (or all) the UperNet-31B step at 512 too')
     parser.add_argument('--e2e', default=None, choices=['none', 'backbone', 'upernet', 'all'],
                         help='end-to-end steps (CPU only): quick default backbone, full all; '
                         'upernet needs mmseg')
@@ -539,6 +637,16 @@ def main():
     if args.floor:
         rows = [e2e_floor(t, args.rounds or 2) for t in args.threads]
         text = f'Machine: {machine_line(args)}.\n\n' + format_floor(rows)
+        for t, row in zip(args.threads, rows):
+            row['stage_costs'] = stage_costs(t, args.rounds or 2)
+            text += '\n\n' + format_stage_costs(row['stage_costs'], row)
+        if e2e in ('upernet', 'all') and args.e2e is not None:
+            try:
+                up = [e2e_upernet(t, args.rounds or 2, floor=True)[0] for t in args.threads]
+                text += '\n\n' + format_floor(up)
+                rows += up
+            except Unavailable as e:
+                print(f'skipping the UperNet step: {e}')
         print(text)
         if args.out:
             write_markdown(args.out, f'{mode}-floor', text)
