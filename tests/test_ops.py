@@ -132,7 +132,8 @@ def test_gradcheck(backend, k, size):
 
 @pytest.mark.parametrize('name', ['native', 'padded', 'fft', 'native_nhwc'])
 def test_phase_functions(name):
-    """Each backend's phases on their own, including the forward-only channels_last one."""
+    """Each backend's phases on their own (the channels_last one has no weight gradient), with
+    symmetric and asymmetric (cropped-kernel) padding."""
     from replk_mm.ops.geometry import Geometry
     backend = BACKENDS[name]
     x, w, b = _inputs(5, 2, 3, 7, 6, True, False)
@@ -144,8 +145,10 @@ def test_phase_functions(name):
         ref_dx, ref_dw = torch.autograd.grad(ref, (xp, wr), g)
         ref_dx = ref_dx[:, :, geom.pt:geom.pt + 7, geom.pl:geom.pl + 6]
         torch.testing.assert_close(backend.fwd(x, w, b, geom), ref.detach())
-        if 'dx' in getattr(backend, 'PHASES', ('dx', )):
+        phases = getattr(backend, 'PHASES', ('fwd', 'dx', 'dw'))
+        if 'dx' in phases:
             torch.testing.assert_close(backend.dx(x, g, w, geom), ref_dx)
+        if 'dw' in phases:
             torch.testing.assert_close(backend.dw(x, g, w, geom), ref_dw)
 
 

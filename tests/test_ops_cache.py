@@ -107,8 +107,8 @@ def test_file_entries_are_validated_against_phase_and_device(monkeypatch, tmp_pa
     x = torch.randn(1, 3, 10, 10, requires_grad=True)
     w = torch.randn(3, 1, 7, 7, requires_grad=True)
     _write(path, {_key('fwd', x, 7, 3): 'triton',  # no Triton candidate on a CPU
-                  _key('dx', x, 7, 3): 'native_nhwc',  # forward only
-                  _key('dw', x, 7, 3): 'cudnn'})  # no such backend
+                  _key('dx', x, 7, 3): 'cudnn',  # no such backend
+                  _key('dw', x, 7, 3): 'native_nhwc'})  # no weight gradient
     _log.forget_logged()
     with caplog.at_level(logging.WARNING, logger='replk_mm.ops'):
         out = depthwise_conv2d(x, w, padding=3)
