@@ -106,7 +106,8 @@ def machine_info(device, threads):
     """What the numbers depend on: CPU / GPU, threads, versions, load."""
     import torch
     info = dict(platform=platform.platform(), python=platform.python_version(),
-                torch=torch.__version__, threads=threads, cpus=os.cpu_count())
+                torch=torch.__version__, threads=threads, cpus=os.cpu_count(),
+                cpu_capability=torch.backends.cpu.get_cpu_capability())
     try:
         with open('/proc/cpuinfo') as f:
             names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]

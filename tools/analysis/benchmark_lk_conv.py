@@ -545,7 +545,8 @@ def machine_line(args):
             cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
     except (OSError, StopIteration):
         pass
-    return (f'{os.cpu_count()}-core CPU ({cpu}), torch {torch.__version__}, '
+    return (f'{os.cpu_count()}-core CPU ({cpu}, torch CPU capability '
+            f'{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, '
             f"threads {args.threads}, {time.strftime('%Y-%m-%d %H:%M')}, "
             f"autotune={os.environ.get(config.ENV_AUTOTUNE, 'measure')}, malloc="
             + ('glibc default' if args.system_malloc else 'steady (MALLOC_MMAP_THRESHOLD_, '

@@ -91,7 +91,8 @@ def main(argv=None):
                 graph(xin)
                 times[label].append(time.perf_counter() - start)
     load_after = os.getloadavg()
-    print(f'# {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {cpu_model()}, '
+    print(f'# {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {cpu_model()} (torch CPU '
+          f'capability {torch.backends.cpu.get_cpu_capability()}), '
           f'{args.threads} threads, batch {args.batch} at {args.shape[0]}x{args.shape[1]}, '
           f'torch {torch.__version__}, load average {load_before[0]:.1f} before / '
           f'{load_after[0]:.1f} after')
