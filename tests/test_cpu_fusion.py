@@ -1,12 +1,15 @@
-"""replk_mm.ops.fused: a conv and its activation / residual add in one oneDNN call on CPU."""
+"""replk_mm.ops.fused: a conv (or linear) and its activation / residual add in one oneDNN call
+on CPU."""
 import logging
+from collections import Counter
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from replk_mm.ops import DepthwiseConv2d, conv2d_act, conv2d_add, fused
+from replk_mm.ops import DepthwiseConv2d, conv2d_act, conv2d_add, fused, linear_act
 from replk_mm.ops._log import forget_logged
 
 pytestmark = pytest.mark.skipif(not fused.cpu_fusion_enabled(),
@@ -180,3 +183,59 @@ def test_a_conv_with_hooks_runs_its_own_forward():
     handle.remove()
     assert seen == [out.shape] and fused.packed_weight_count() == 0
     torch.testing.assert_close(out, F.relu(conv(x)))
+
+
+class CountOps(TorchDispatchMode):
+    """Counts the operators a forward runs (by their overload packet)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('act_name', ['none', 'relu', 'gelu', 'gelu tanh'])
+def test_linear_act_is_one_onednn_call_and_equals_the_unfused_ops(act_name):
+    linear, activation = nn.Linear(12, 20), ACTIVATIONS[act_name]()
+    x = torch.randn(2, 5, 6, 12)  # channels-last features, any leading dimensions
+    expected = linear(x).detach()
+    expected = expected if activation is None else activation(expected)
+    with torch.no_grad(), CountOps() as count:
+        out = linear_act(linear, x, activation)
+    assert count.ops['_linear_pointwise'] == 1 and count.ops['addmm'] == 0
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    # with gradients: the module and the activation, and gradients flow
+    x.requires_grad_()
+    with CountOps() as count:
+        out = linear_act(linear, x, activation)
+    assert count.ops['_linear_pointwise'] == 0
+    out.sum().backward()
+    assert x.grad is not None and linear.weight.grad is not None
+
+
+@pytest.mark.parametrize('which', ['UniRepLKNet', 'LKConvNeXt'])
+def test_convnext_style_backbones_run_their_linears_fused_and_unchanged(which, monkeypatch):
+    from replk_mm.layers import switch_to_deploy
+    from replk_mm.models.backbones import LKConvNeXt, UniRepLKNet
+    torch.manual_seed(0)
+    if which == 'UniRepLKNet':
+        model = UniRepLKNet(arch=dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128],
+                                      kernel_sizes=[[13], [13], [13, 3], [3]]))
+    else:
+        model = LKConvNeXt(arch=dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128]),
+                           kernel_sizes=[13, 13, 13, 7])
+    model.eval()
+    switch_to_deploy(model)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        monkeypatch.setenv(fused.ENV_CPU_FUSION, '0')
+        expected = model(x)
+        monkeypatch.setenv(fused.ENV_CPU_FUSION, '1')
+        with CountOps() as count:
+            out = model(x)
+    assert count.ops['_linear_pointwise'] == 2 * 5  # two Linears in each of the 5 blocks
+    for a, b in zip(out, expected):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())

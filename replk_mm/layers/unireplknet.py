@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 
-from ..ops import build_dw_conv
+from ..ops import build_dw_conv, linear_act
 from .conv_bn import check_foldable_norm, conv_kernel_bias
 from .drop_path import DropPath
 from .reparam import ReparamModule
@@ -271,7 +271,12 @@ class UniRepLKNetBlock(ReparamModule):
 
     def _forward(self, x):
         y = self.se(self.norm(self.dwconv(x)))
-        y = self.pwconv2(self.act(self.pwconv1(y)))
+        # pwconv1 = (to NHWC, Linear), act = (GELU, GRN), pwconv2 = (Linear, to NCHW[, BN]):
+        # linear_act runs each Linear (with the GELU) as one oneDNN call in CPU inference
+        y = self.act[1](linear_act(self.pwconv1[1], self.pwconv1[0](y), self.act[0]))
+        y = linear_act(self.pwconv2[0], y)
+        for layer in self.pwconv2[1:]:
+            y = layer(y)
         if self.gamma is not None:
             y = self.gamma.view(1, -1, 1, 1) * y
         return x + self.drop_path(y)

@@ -11,10 +11,10 @@ activation / residual add in one oneDNN call, for CPU inference).
 from .config import BACKEND_CHOICES, get_default_backend, set_default_backend
 from .dispatch import clear_dispatch_cache, dispatch_cache_info
 from .dw_conv import DepthwiseConv2d, build_dw_conv, depthwise_conv2d
-from .fused import conv2d_act, conv2d_add
+from .fused import conv2d_act, conv2d_add, linear_act
 
 __all__ = [
     'DepthwiseConv2d', 'build_dw_conv', 'depthwise_conv2d', 'set_default_backend',
     'get_default_backend', 'dispatch_cache_info', 'clear_dispatch_cache', 'BACKEND_CHOICES',
-    'conv2d_act', 'conv2d_add'
+    'conv2d_act', 'conv2d_add', 'linear_act'
 ]

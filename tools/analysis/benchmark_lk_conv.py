@@ -358,22 +358,29 @@ def useful_taps(size, k):
     return sum(min(k - 1, size - 1 - y + p) - max(0, p - y) + 1 for y in range(size))
 
 
-def sgemm_gflops(threads, rounds):
-    """This process's fp32 matrix-multiply rate (1024^3), the practical compute ceiling."""
+def matmul_gflops(threads, rounds):
+    """The fastest fp32 matrix multiply (1024^3) this process runs, the practical compute
+    ceiling: PyTorch's ``mm`` (MKL) and oneDNN's matmul (``mkldnn._linear_pointwise``), which
+    differ by 2x on some CPUs (MKL takes a slower path on AMD's)."""
     torch.set_num_threads(threads)
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    t = bench({'mm': lambda: a @ b}, torch.device('cpu'), max(rounds, 5), budget_s=5)['mm']
-    return 2 * 1024 ** 3 / t / 1e9
+    fns = {'mm (MKL)': lambda: a @ b}
+    if torch.backends.mkldnn.is_available():
+        fns['oneDNN'] = lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, 'none', [], '')
+    with torch.no_grad():
+        t = bench(fns, torch.device('cpu'), max(rounds, 5), budget_s=5)
+    return {name: 2 * 1024 ** 3 / s / 1e9 for name, s in t.items()}
 
 
 def stage_costs(threads, rounds, batch=2, size=224):
     """Each RepLKNet-31B stage's large depth-wise conv, phase by phase, on every backend that
     offers the phase: the fastest time, the useful-tap FLOPs and the rate they run at, and
-    the direct-conv bound (useful FLOPs at the sgemm rate). Summed over the blocks, this is
+    the direct-conv bound (useful FLOPs at the fastest matmul rate). Summed over the blocks, this is
     the least time today's backends can give the large convs in one training step."""
     from replk_mm.ops.backends import BACKENDS, offers
     torch.set_num_threads(threads)
-    gemm = sgemm_gflops(threads, rounds)
+    rates = matmul_gflops(threads, rounds)
+    gemm = max(rates.values())
     rows = []
     for (i, c, h), k, blocks in zip(stage_shapes(size), STAGE_KERNELS, STAGE_BLOCKS_31B):
         r0, c0, geom = crop_geometry(h, h, k, k, k // 2, k // 2)
@@ -396,14 +403,15 @@ def stage_costs(threads, rounds, batch=2, size=224):
         rows.append(dict(stage=i + 1, shape=f'{batch}x{c}x{h}x{h}', k=k, kept=geom.kh,
                          blocks=blocks, useful_gflop=flops / 1e9, phases=phases,
                          bound_s=flops / (gemm * 1e9)))
-    return dict(threads=threads, sgemm_gflops=gemm, stages=rows)
+    return dict(threads=threads, matmul_gflops=rates, ceiling_gflops=gemm, stages=rows)
 
 
 def format_stage_costs(costs, floor_row=None):
+    rates = ', '.join(f'{name} {rate:.0f}' for name, rate in costs['matmul_gflops'].items())
     lines = [f"Large depth-wise convs of a RepLKNet-31B step, {costs['threads']} thread(s), "
-             f"batch 2 at 224; sgemm here: {costs['sgemm_gflops']:.0f} GFLOP/s. Per phase: the "
-             'fastest backend and its time, the useful-tap GFLOP it must do and the rate '
-             "achieved; 'bound' = useful GFLOP at the sgemm rate (any direct conv's floor).\n",
+             f'batch 2 at 224; fp32 matmul here, GFLOP/s: {rates}. Per phase: the fastest '
+             'backend and its time, the useful-tap GFLOP it must do and the rate achieved; '
+             "'bound' = useful GFLOP at the fastest matmul rate (any direct conv's floor).\n",
              '| stage | input, kernel (kept) | blocks | useful GFLOP / phase | fwd ms | dx ms | '
              'dw ms | rate, GFLOP/s | bound ms / phase | stage total ms (x blocks) |',
              '|---|---|---|---|---|---|---|---|---|---|']
