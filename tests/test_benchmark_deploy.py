@@ -138,3 +138,37 @@ def test_benchmark_rejects_bad_input(tmp_path):
         bench.main([str(tmp_path / 'missing.py'), '--out', 'none', '--json', 'none'])
     with pytest.raises(SystemExit):
         bench.parse_args([])  # neither a config nor --paper-table6
+
+
+def test_profile_deploy_runs_models_and_can_route_every_linear_through_onednn(tmp_path, capsys):
+    """tools/analysis/profile_deploy.py on two tiny classifiers; with --onednn-linear every
+    nn.Linear (mmpretrain ConvNeXt's point-wise layers, both heads) runs oneDNN's matmul and
+    the outputs stay those of nn.Linear."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from tools.analysis import profile_deploy
+
+    configs = [_write(tmp_path, 'tiny_replknet', REPLKNET), _write(tmp_path, 'convnext', CONVNEXT)]
+    profile_deploy.main(configs + ['--labels', 'RepLK', 'CNX', '--batch', '1', '--shape', '64',
+                                   '64', '--threads', '1', '--rounds', '2', '--onednn-linear'])
+    out = capsys.readouterr().out
+    assert "every nn.Linear through oneDNN's matmul" in out
+    assert '| RepLK | contiguous |' in out and '| CNX | contiguous |' in out
+
+    class Ops(TorchDispatchMode):
+        names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    plain = profile_deploy.build(configs[1], (64, 64), True, 'contiguous')
+    onednn = profile_deploy.build(configs[1], (64, 64), True, 'contiguous', onednn_linear=True)
+    onednn.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad(), Ops() as ops:
+        out = onednn(x)
+    assert '_linear_pointwise' in ops.names and 'addmm' not in ops.names
+    with torch.no_grad():
+        torch.testing.assert_close(out, plain(x), rtol=1e-4, atol=1e-5)

@@ -13,6 +13,9 @@ printed, with the best and median img/s and the load average before and after.
 ``--memory-format channels_last`` converts a model and its input (RepLKNet's deploy form
 already runs channels_last on CPU). ``--route`` prints how replk_mm ran each depth-wise conv
 call signature (runner, kernel taps kept after cropping, backend per phase).
+``--onednn-linear`` runs every model's ``nn.Linear`` layers through oneDNN's matmul, as the
+replk_mm models' own linears run on CPU, so that a comparison with Swin / ConvNeXt measures
+the architectures, not PyTorch's two matmul libraries.
 """
 import argparse
 import os
@@ -35,6 +38,12 @@ def parse_args(argv=None):
                         help='one per model, or one for all')
     parser.add_argument('--training-form', action='store_true',
                         help='do not re-parameterize (compare with the deploy form)')
+    parser.add_argument('--onednn-linear', action='store_true',
+                        help="run every nn.Linear through oneDNN's matmul "
+                             '(replk_mm.ops.linear_act), as the replk_mm models do on CPU: '
+                             "compares the architectures rather than PyTorch's two matmul "
+                             'libraries (MKL, which nn.Linear uses, runs at about half '
+                             "oneDNN's rate on some AMD CPUs)")
     parser.add_argument('--profile', action='store_true', help='per-op table of each model')
     parser.add_argument('--top', type=int, default=12, help='ops listed per profile')
     parser.add_argument('--route', action='store_true',
@@ -58,13 +67,21 @@ def cpu_model():
     return platform.processor() or 'unknown CPU'
 
 
-def build(config, shape, reparam, memory_format):
+def build(config, shape, reparam, memory_format, onednn_linear=False):
+    import functools
+
     import torch
 
     from replk_mm.deploy.models import load_deploy_model
+    from replk_mm.ops import linear_act
     graph = load_deploy_model(config, shape=shape, reparam=reparam).graph.eval()
     if memory_format == 'channels_last':
         graph = graph.to(memory_format=torch.channels_last)
+    if onednn_linear:
+        for module in graph.modules():
+            if type(module) is torch.nn.Linear:
+                # an instance attribute shadows the class's forward for this module only
+                module.forward = functools.partial(linear_act, module)
     return graph
 
 
@@ -77,7 +94,8 @@ def main(argv=None):
     x = torch.randn(args.batch, 3, *args.shape)
     models = []
     for config, label, fmt in zip(args.configs, labels, formats):
-        graph = build(config, tuple(args.shape), not args.training_form, fmt)
+        graph = build(config, tuple(args.shape), not args.training_form, fmt,
+                      args.onednn_linear)
         xin = x.contiguous(memory_format=torch.channels_last) if fmt == 'channels_last' else x
         with torch.inference_mode():
             graph(xin)  # warm-up (also lets replk_mm's 'auto' decide its routes)
@@ -95,7 +113,8 @@ def main(argv=None):
           f'capability {torch.backends.cpu.get_cpu_capability()}), '
           f'{args.threads} threads, batch {args.batch} at {args.shape[0]}x{args.shape[1]}, '
           f'torch {torch.__version__}, load average {load_before[0]:.1f} before / '
-          f'{load_after[0]:.1f} after')
+          f'{load_after[0]:.1f} after'
+          + (", every nn.Linear through oneDNN's matmul" if args.onednn_linear else ''))
     first = models[0][0]
     # per-round ratios: the models of one round ran back to back, under about the same load
     print(f'| model | memory format | img/s best | img/s median | {first} / model, '
