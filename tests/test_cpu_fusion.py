@@ -239,3 +239,13 @@ def test_convnext_style_backbones_run_their_linears_fused_and_unchanged(which, m
     assert count.ops['_linear_pointwise'] == 2 * 5  # two Linears in each of the 5 blocks
     for a, b in zip(out, expected):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
+
+
+def test_cpu_autocast_keeps_the_plain_ops_and_their_dtype():
+    conv, linear = biased(nn.Conv2d(8, 8, 1)), nn.Linear(8, 8)
+    x = nhwc(1, 8, 4, 4)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = conv2d_act(conv, x, nn.ReLU())
+        lin = linear_act(linear, x.permute(0, 2, 3, 1), nn.GELU())
+    assert fused.packed_weight_count() == 0
+    assert out.dtype == torch.bfloat16 and lin.dtype == torch.bfloat16

@@ -9,9 +9,10 @@ element-wise "post-ops" while the conv's output is still in cache, and PyTorch e
 result otherwise; :func:`linear_act` does the same for an ``nn.Linear`` and its activation (the
 1x1 convs of the ConvNeXt-style blocks, as ``mkldnn._linear_pointwise``):
 
-* only on CPU, float32, a channels_last (N, C, H, W) input (the deploy trunk's layout), and
-  when no gradient is recorded; never under ``torch.jit`` tracing, ``torch.compile`` or
-  ``torch.export`` (exporters and compilers see the plain ops, and do their own fusion);
+* only on CPU, float32, a channels_last (N, C, H, W) input (the deploy trunk's layout), when
+  no gradient is recorded and CPU autocast is off; never under ``torch.jit`` tracing,
+  ``torch.compile`` or ``torch.export`` (exporters and compilers see the plain ops, and do
+  their own fusion);
 * the weight is reordered once into oneDNN's blocked layout and kept, keyed by the weight
   tensor and checked against its storage and version counter, so a loaded or edited weight
   is packed again (cost: one more copy of each fused conv's weight in memory);
@@ -79,9 +80,12 @@ def _has_hooks(module):
 
 
 def _inference_call(module, x, *tensors):
-    """No gradient to record, not traced / compiled / exported, fusion on, no hooks."""
+    """No gradient to record, no CPU autocast (which would run the op in its lower dtype), not
+    traced / compiled / exported, fusion on, no hooks."""
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                        for t in (x, *tensors)):
+        return False
+    if torch.is_autocast_enabled('cpu'):
         return False
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or not cpu_fusion_enabled():
         return False
