@@ -94,50 +94,40 @@ def _released(entry):
     return f'[download]({url})' if url else '-'
 
 
-def _uni_seg_rows(index, measured, doc='docs/unireplknet.md'):
-    lines = ['| config | backbone | pretrain | crop | test | paper mIoU ss / ms | '
-             'paper params | paper FLOPs | released checkpoint |',
-             '|---|---|---|---|---|---|---|---|---|']
-    for m in _of(index, UNIREPLKNET):
-        meta = m.metadata
-        if not m.has_metric('mIoU'):
-            continue
-        lines.append(
-            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
-            f'{meta["Crop Size"]} | {meta["Test Mode"]} | '
-            f'{m.metric("mIoU")} / {m.metric("mIoU(ms)")} | {meta["Parameters (M)"]}M | '
-            f'{meta["FLOPs (G)"]}G | {_released(m)} |')
+def _uni_rows(index, doc, metric, middle):
+    """One row per UniRepLKNet entry with ``metric``: config, backbone and pretrain, then the
+    ``middle`` columns (``(header, cell(entry))`` pairs), then the paper's params and FLOPs and
+    the released checkpoint."""
+    columns = [('config', lambda m: _link_config(m, doc)),
+               ('backbone', lambda m: m.metadata['Backbone']),
+               ('pretrain', lambda m: m.metadata['Pretrain']),
+               *middle,
+               ('paper params', lambda m: f'{m.metadata["Parameters (M)"]}M'),
+               ('paper FLOPs', lambda m: f'{m.metadata["FLOPs (G)"]}G'),
+               ('released checkpoint', _released)]
+    lines = ['| ' + ' | '.join(header for header, _ in columns) + ' |',
+             '|' + '---|' * len(columns)]
+    lines += ['| ' + ' | '.join(str(cell(m)) for _, cell in columns) + ' |'
+              for m in _of(index, UNIREPLKNET) if m.has_metric(metric)]
     return lines
+
+
+def _uni_seg_rows(index, measured, doc='docs/unireplknet.md'):
+    return _uni_rows(index, doc, 'mIoU', [
+        ('crop', lambda m: m.metadata['Crop Size']),
+        ('test', lambda m: m.metadata['Test Mode']),
+        ('paper mIoU ss / ms', lambda m: f'{m.metric("mIoU")} / {m.metric("mIoU(ms)")}')])
 
 
 def _uni_det_rows(index, measured, doc='docs/unireplknet.md'):
-    lines = ['| config | backbone | pretrain | paper AP box / mask | paper params | '
-             'paper FLOPs | released checkpoint |',
-             '|---|---|---|---|---|---|---|']
-    for m in _of(index, UNIREPLKNET):
-        meta = m.metadata
-        if not m.has_metric('box AP'):
-            continue
-        lines.append(
-            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
-            f'{m.metric("box AP")} / {m.metric("mask AP")} | {meta["Parameters (M)"]}M | '
-            f'{meta["FLOPs (G)"]}G | {_released(m)} |')
-    return lines
+    return _uni_rows(index, doc, 'box AP', [
+        ('paper AP box / mask', lambda m: f'{m.metric("box AP")} / {m.metric("mask AP")}')])
 
 
 def _uni_imagenet_rows(index, measured, doc='docs/unireplknet.md'):
-    lines = ['| config | backbone | pretrain | resolution | paper top-1 | paper params | '
-             'paper FLOPs | released checkpoint |',
-             '|---|---|---|---|---|---|---|---|']
-    for m in _of(index, UNIREPLKNET):
-        meta = m.metadata
-        if not m.has_metric('Top 1 Accuracy'):
-            continue
-        lines.append(
-            f'| {_link_config(m, doc)} | {meta["Backbone"]} | {meta["Pretrain"]} | '
-            f'{meta["Resolution"]} | {m.metric("Top 1 Accuracy")} | '
-            f'{meta["Parameters (M)"]}M | {meta["FLOPs (G)"]}G | {_released(m)} |')
-    return lines
+    return _uni_rows(index, doc, 'Top 1 Accuracy', [
+        ('resolution', lambda m: m.metadata['Resolution']),
+        ('paper top-1', lambda m: m.metric('Top 1 Accuracy'))])
 
 
 def _flops_rows(index, measured, doc='docs/flops.md'):
