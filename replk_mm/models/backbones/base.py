@@ -3,7 +3,8 @@
 :class:`BackboneMixin` (first base of each backbone): unknown constructor arguments named with
 the closest valid one, ``frozen_stages`` and ``norm_eval`` in ``train()``, the ``deployed``
 property and ``get_layer_depth`` (layer-wise lr decay). Also: mmcv's norm layers as a
-``norm_layer`` callable (:func:`mmcv_norm_layer`) and the checked ``Pretrained`` ``init_cfg``.
+``norm_layer`` callable (:func:`mmcv_norm_layer`) and the checked ``Pretrained`` ``init_cfg``,
+loaded by :meth:`BackboneMixin.init_pretrained` through the one checkpoint loader.
 
 The arch tables themselves are parsed by :func:`replk_mm.layers.resolve_arch` (torch only, so
 the RepLKNet trunk uses it too).
@@ -13,9 +14,11 @@ import inspect
 import os.path as osp
 
 from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...layers import is_deployed
+from ..checkpoint import load_backbone_checkpoint
 
 __all__ = ['BackboneMixin', 'DownsampleStagesMixin', 'check_arguments', 'check_frozen_stages',
            'mmcv_norm_layer', 'pretrained_init_cfg']
@@ -163,6 +166,27 @@ class BackboneMixin:
         elif depth == natural:
             depth = last
         return depth, last + 2
+
+
+    def init_pretrained(self, missing_hint, *, strict=True, extra_keys=()):
+        """What every backbone's ``init_weights`` does with its ``init_cfg``: a checked
+        ``Pretrained`` dict (:func:`pretrained_init_cfg`) loads through the one checkpoint loader
+        (``extra_keys`` go on to the backbone's ``checkpoint_filter``); anything else is
+        ``BaseModule.init_weights``.
+
+        Args:
+            missing_hint (str): What to do when the local checkpoint does not exist.
+            strict (bool): Every key of the model must be in the checkpoint.
+            extra_keys (Iterable[str]): ``init_cfg`` keys this backbone's filter takes.
+        """
+        cfg = pretrained_init_cfg(self.init_cfg, type(self).__name__, missing_hint, extra_keys)
+        if cfg is None:
+            BaseModule.init_weights(self)
+            return
+        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                 map_location=cfg.get('map_location', 'cpu'), strict=strict,
+                                 **{key: cfg[key] for key in extra_keys if key in cfg})
+        self._is_init = True
 
 
 class DownsampleStagesMixin(BackboneMixin):

@@ -36,12 +36,10 @@ from ...layers import (
 )
 from ...ops import linear_act
 from ...registry import MODELS
-from ..checkpoint import load_backbone_checkpoint
 from .base import (
     DownsampleStagesMixin,
     check_frozen_stages,
     mmcv_norm_layer,
-    pretrained_init_cfg,
 )
 
 __all__ = ['LKConvNeXt', 'LKConvNeXtBlock', 'lk_convnext_checkpoint_filter']
@@ -300,18 +298,8 @@ class LKConvNeXt(DownsampleStagesMixin, BaseModule):
 
     def init_weights(self):
         self.reset_parameters()
-        cfg = pretrained_init_cfg(
-            self.init_cfg, 'LKConvNeXt',
-            'Run the ImageNet config the header of this config names.',
-            extra_keys=('embed_smaller_kernels', ))
-        if cfg is None:
-            super().init_weights()
-            return
-        load_backbone_checkpoint(
-            self, cfg['checkpoint'], prefix=cfg.get('prefix'), strict=True,
-            embed_smaller_kernels=cfg.get('embed_smaller_kernels', False),
-            map_location=cfg.get('map_location', 'cpu'))
-        self._is_init = True
+        self.init_pretrained('Run the ImageNet config the header of this config names.',
+                             extra_keys=('embed_smaller_kernels', ))
 
 
 # ---------------------------------------------------------------------------------------------

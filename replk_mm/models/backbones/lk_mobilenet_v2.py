@@ -34,8 +34,7 @@ from ...layers import (
     resolve_arch,
 )
 from ...registry import MODELS
-from ..checkpoint import load_backbone_checkpoint
-from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
+from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer
 
 __all__ = ['LKMobileNetV2', 'LKInvertedResidual', 'LKDepthwiseConv', 'make_divisible']
 
@@ -379,15 +378,8 @@ class LKMobileNetV2(BackboneMixin, BaseModule):
         return lk_mobilenet_v2_checkpoint_filter(state_dict, model)
 
     def init_weights(self):
-        cfg = pretrained_init_cfg(
-            self.init_cfg, 'LKMobileNetV2',
+        self.init_pretrained(
             'Train the matching ImageNet config first (its work dir is where the config looks).')
-        if cfg is None:
-            super().init_weights()
-            return
-        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 map_location=cfg.get('map_location', 'cpu'), strict=True)
-        self._is_init = True
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,8 +17,7 @@ from mmengine.model import BaseModule
 
 from ...layers import RepLKNetTrunk, fold_deploy_state_dict
 from ...registry import MODELS
-from ..checkpoint import load_backbone_checkpoint
-from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer, pretrained_init_cfg
+from .base import BackboneMixin, check_frozen_stages, mmcv_norm_layer
 
 __all__ = ['RepLKNet', 'convert_mmpretrain_to_official', 'is_mmpretrain_classifier',
            'replknet_checkpoint_filter']
@@ -127,16 +126,9 @@ class RepLKNet(BackboneMixin, RepLKNetTrunk, BaseModule):
         return replknet_checkpoint_filter(state_dict, model)
 
     def init_weights(self):
-        cfg = pretrained_init_cfg(
-            self.init_cfg, 'RepLKNet',
-            'Download the weights the config names (its header has the link).')
-        if cfg is None:
-            super().init_weights()
-            return
         # not strict: an ImageNet checkpoint lacks e.g. the BNs of norm_intermediate_features
-        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 map_location=cfg.get('map_location', 'cpu'), strict=False)
-        self._is_init = True
+        self.init_pretrained('Download the weights the config names (its header has the link).',
+                             strict=False)
 
 
 def is_mmpretrain_classifier(state_dict):

@@ -28,12 +28,11 @@ from ...layers import (
     resolve_arch,
 )
 from ...registry import MODELS
-from ..checkpoint import group_keys, load_backbone_checkpoint
+from ..checkpoint import group_keys
 from .base import (
     DownsampleStagesMixin,
     check_frozen_stages,
     mmcv_norm_layer,
-    pretrained_init_cfg,
 )
 
 __all__ = ['UniRepLKNet', 'checkpoint_filter', 'convert_official_classifier']
@@ -338,12 +337,5 @@ class UniRepLKNet(DownsampleStagesMixin, BaseModule):
 
     def init_weights(self):
         self.reset_parameters()
-        cfg = pretrained_init_cfg(
-            self.init_cfg, 'UniRepLKNet',
+        self.init_pretrained(
             'Download the weights the config names (docs/unireplknet.md has the links).')
-        if cfg is None:
-            super().init_weights()
-            return
-        load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 map_location=cfg.get('map_location', 'cpu'), strict=True)
-        self._is_init = True
